@@ -1,0 +1,36 @@
+# The README's commands. Each one sets up what it needs (.venv, requirements).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Tests never run with a real secret; Django's test runner turns DEBUG off.
+TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret
+
+.PHONY: run test lint venv clean
+
+venv: $(INSTALLED)
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	scripts/ensure-venv $(PYTHON) $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## run: serve the API with gunicorn on $(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
+run: $(INSTALLED)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
+
+## test: lint, migration check and the whole suite on real PostgreSQL
+test: lint $(INSTALLED)
+	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,67 @@
+"""Errors with stable codes; drf-standardized-errors renders every one of them."""
+
+from django.db import InterfaceError, OperationalError
+from drf_standardized_errors.handler import ExceptionHandler
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class CartError(APIException):
+    """An error of the cart's domain; `default_code` is part of the API."""
+
+
+class ProductNotFound(CartError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "product_not_found"
+
+    def __init__(self, product_id: str):
+        super().__init__(f"Product '{product_id}' does not exist.")
+
+
+class UserNotFound(CartError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "user_not_found"
+
+    def __init__(self, user_id: str):
+        super().__init__(f"User '{user_id}' does not exist.")
+
+
+class LineNotFound(CartError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "line_not_found"
+
+    def __init__(self, product_id: str):
+        super().__init__(f"Product '{product_id}' is not in the cart.")
+
+
+class QuantityLimitExceeded(CartError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "quantity_limit_exceeded"
+
+    def __init__(self, limit: int):
+        super().__init__(f"A cart line may hold at most {limit} units.")
+
+
+class CartLineLimitExceeded(CartError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "cart_line_limit_exceeded"
+
+    def __init__(self, limit: int):
+        super().__init__(f"A cart may hold at most {limit} lines.")
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    default_detail = "The database is unavailable; try again shortly."
+
+
+class CartExceptionHandler(ExceptionHandler):
+    """Adds one rule to the standard handler: a database outage is a 503."""
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        # OperationalError/InterfaceError mean the connection is gone or refused;
+        # an IntegrityError or a programming error stays a 500, as it is a bug.
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            return ServiceUnavailable()
+        return super().convert_known_exceptions(exc)

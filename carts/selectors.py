@@ -1,0 +1,76 @@
+"""Reads, with their joins spelled out so that each is one query."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+
+from .errors import UserNotFound
+from .models import Product, User
+from .services import CartLine
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    user_id: str
+    items: list[CartLine] = field(default_factory=list)
+
+    @property
+    def total_quantity(self) -> int:
+        return sum(line.quantity for line in self.items)
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.line_total for line in self.items), Decimal("0.00"))
+
+
+def cart_get(*, username: str) -> Cart:
+    """The user's cart, lines in add order, in one query (user LEFT JOIN lines)."""
+    rows = (
+        User.objects.filter(username=username)
+        .order_by("cart_items__created_at", "cart_items__id")
+        .values_list(
+            "cart_items__product_id",
+            "cart_items__product__name",
+            "cart_items__quantity",
+            "cart_items__product__price",
+        )
+    )
+    rows = list(rows)
+    if not rows:
+        raise UserNotFound(username)
+    # An empty cart is one row of NULLs from the outer join.
+    return Cart(username, [CartLine(*row) for row in rows if row[0] is not None])
+
+
+def product_list() -> list[Product]:
+    return list(Product.objects.filter(active=True).only("id", "name", "price"))
+
+
+def product_get(*, product_id: str) -> Product | None:
+    return (
+        Product.objects.filter(pk=product_id, active=True)
+        .only("id", "name", "price")
+        .first()
+    )
+
+
+_migrations_applied = False
+
+
+def database_ready() -> bool:
+    """True when the database answers and every migration is applied."""
+    global _migrations_applied
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        if not _migrations_applied:
+            # Loading the migration graph is slow; once applied, it stays so
+            # for the life of this process (new migrations mean a new deploy).
+            executor = MigrationExecutor(connection)
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+            _migrations_applied = not plan
+        return _migrations_applied
+    except DatabaseError:
+        return False

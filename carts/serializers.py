@@ -1,0 +1,76 @@
+"""Input validation and output shapes; no persistence here."""
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+PRODUCT_ID_MAX_LENGTH = 64
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only: no booleans, floats (1.5 or 2.0) or numeric strings."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Rejects members it does not know, so a typo never passes silently."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown},
+                    code="unknown_field",
+                )
+        return super().to_internal_value(data)
+
+
+class CartItemAddInput(StrictInputSerializer):
+    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    quantity = StrictIntegerField(min_value=1, default=1)
+
+
+class CartItemSetInput(StrictInputSerializer):
+    quantity = StrictIntegerField(min_value=0)
+
+
+class CartLineOutput(serializers.Serializer):
+    product_id = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class CurrencyField(serializers.Field):
+    """The deployment's one currency (CART_CURRENCY), read when rendering."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return settings.CART_CURRENCY
+
+
+class CartOutput(serializers.Serializer):
+    user_id = serializers.CharField()
+    items = CartLineOutput(many=True)
+    total_quantity = serializers.IntegerField()
+    subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
+    currency = CurrencyField()
+
+
+class ProductOutput(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = CurrencyField()

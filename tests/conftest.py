@@ -1,0 +1,63 @@
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from carts.models import CartItem, User
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_postgresql(django_db_setup, django_db_blocker):
+    """The suite is about PostgreSQL's behaviour; never let it pass on SQLite."""
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            pytest.exit(
+                "The tests need PostgreSQL: run `make test`, or set DATABASE_URL.",
+                returncode=2,
+            )
+
+
+@pytest.fixture
+def catalog(db):
+    call_command("loaddata", "catalog", verbosity=0)
+
+
+@pytest.fixture
+def make_client(db):
+    """make_client("alice", staff=False) -> an APIClient authenticated by token."""
+
+    def make(username: str, *, staff: bool = False) -> APIClient:
+        user, _ = User.objects.get_or_create(
+            username=username, defaults={"is_staff": staff}
+        )
+        token, _ = Token.objects.get_or_create(user=user)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def alice(make_client, catalog) -> APIClient:
+    return make_client("alice")
+
+
+@pytest.fixture
+def staff(make_client, catalog) -> APIClient:
+    return make_client("frontend", staff=True)
+
+
+def cart_lines(username: str) -> list[tuple[str, int]]:
+    """The stored lines of a cart, read straight from the database."""
+    return list(
+        CartItem.objects.filter(user__username=username)
+        .order_by("created_at", "id")
+        .values_list("product_id", "quantity")
+    )
+
+
+def error_codes(response) -> list[str]:
+    return [error["code"] for error in response.json()["errors"]]
