@@ -9,45 +9,40 @@ from rest_framework.exceptions import APIException
 class CartError(APIException):
     """An error of the cart's domain; `default_code` is part of the API."""
 
+    message: str  # formatted with the keyword arguments given when raised
+
+    def __init__(self, **values):
+        super().__init__(self.message.format(**values))
+
 
 class ProductNotFound(CartError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "product_not_found"
-
-    def __init__(self, product_id: str):
-        super().__init__(f"Product '{product_id}' does not exist.")
+    message = "Product '{product_id}' does not exist."
 
 
 class UserNotFound(CartError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "user_not_found"
-
-    def __init__(self, user_id: str):
-        super().__init__(f"User '{user_id}' does not exist.")
+    message = "User '{user_id}' does not exist."
 
 
 class LineNotFound(CartError):
     status_code = status.HTTP_404_NOT_FOUND
     default_code = "line_not_found"
-
-    def __init__(self, product_id: str):
-        super().__init__(f"Product '{product_id}' is not in the cart.")
+    message = "Product '{product_id}' is not in the cart."
 
 
 class QuantityLimitExceeded(CartError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "quantity_limit_exceeded"
-
-    def __init__(self, limit: int):
-        super().__init__(f"A cart line may hold at most {limit} units.")
+    message = "A cart line may hold at most {limit} units."
 
 
 class CartLineLimitExceeded(CartError):
     status_code = status.HTTP_409_CONFLICT
     default_code = "cart_line_limit_exceeded"
-
-    def __init__(self, limit: int):
-        super().__init__(f"A cart may hold at most {limit} lines.")
+    message = "A cart may hold at most {limit} lines."
 
 
 class ServiceUnavailable(APIException):

@@ -39,7 +39,7 @@ def cart_get(*, username: str) -> Cart:
     )
     rows = list(rows)
     if not rows:
-        raise UserNotFound(username)
+        raise UserNotFound(user_id=username)
     # An empty cart is one row of NULLs from the outer join.
     return Cart(username, [CartLine(*row) for row in rows if row[0] is not None])
 

@@ -121,14 +121,14 @@ def cart_item_add(
     """Add `quantity` units, merging into an existing line; True if the line is new."""
     max_quantity = settings.CART_MAX_LINE_QUANTITY
     if quantity > max_quantity:
-        raise QuantityLimitExceeded(max_quantity)
+        raise QuantityLimitExceeded(limit=max_quantity)
     row = _write_line(_ADD_SQL, username, product_id, quantity)
     if row is None:
         facts = _diagnose(username, product_id)
         _raise_missing(username, product_id, facts)
         if facts.line_exists:
-            raise QuantityLimitExceeded(max_quantity)
-        raise CartLineLimitExceeded(settings.CART_MAX_LINES)
+            raise QuantityLimitExceeded(limit=max_quantity)
+        raise CartLineLimitExceeded(limit=settings.CART_MAX_LINES)
     new_quantity, _, name, price = row
     # Exact even for concurrent requests: a merged line always holds more
     # than the units this request added.
@@ -143,11 +143,11 @@ def cart_item_set(
     """Set a line to exactly `quantity` (>= 1) units, creating it; True if new."""
     max_quantity = settings.CART_MAX_LINE_QUANTITY
     if quantity > max_quantity:
-        raise QuantityLimitExceeded(max_quantity)
+        raise QuantityLimitExceeded(limit=max_quantity)
     row = _write_line(_SET_SQL, username, product_id, quantity)
     if row is None:
         _raise_missing(username, product_id, _diagnose(username, product_id))
-        raise CartLineLimitExceeded(settings.CART_MAX_LINES)
+        raise CartLineLimitExceeded(limit=settings.CART_MAX_LINES)
     new_quantity, created, name, price = row
     return CartLine(product_id, name, new_quantity, money(price)), bool(created)
 
@@ -157,8 +157,8 @@ def cart_item_remove(*, username: str, product_id: str) -> None:
     if _execute(_REMOVE_SQL, username=username, product_id=product_id):
         return
     if not _diagnose(username, product_id).user_exists:
-        raise UserNotFound(username)
-    raise LineNotFound(product_id)
+        raise UserNotFound(user_id=username)
+    raise LineNotFound(product_id=product_id)
 
 
 def cart_item_set_or_remove(
@@ -181,7 +181,7 @@ def cart_clear(*, username: str, user_known: bool) -> None:
     if _execute(_CLEAR_SQL, username=username) or user_known:
         return
     if not User.objects.filter(username=username).exists():
-        raise UserNotFound(username)
+        raise UserNotFound(user_id=username)
 
 
 def _write_line(sql: str, username: str, product_id: str, quantity: int):
@@ -212,6 +212,6 @@ def _diagnose(username: str, product_id: str) -> _Facts:
 
 def _raise_missing(username: str, product_id: str, facts: _Facts) -> None:
     if not facts.user_exists:
-        raise UserNotFound(username)
+        raise UserNotFound(user_id=username)
     if not facts.product_exists:
-        raise ProductNotFound(product_id)
+        raise ProductNotFound(product_id=product_id)

@@ -102,7 +102,7 @@ class ProductDetailView(APIView):
     def get(self, request, product_id: str) -> Response:
         product = selectors.product_get(product_id=product_id)
         if product is None:
-            raise ProductNotFound(product_id)
+            raise ProductNotFound(product_id=product_id)
         return Response(ProductOutput(product).data)
 
 
