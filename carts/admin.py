@@ -44,7 +44,7 @@ def line_total(line: CartItem) -> Decimal:
 
 class CartLineInline(admin.TabularInline):
     """The user's cart in add order: quantities editable, lines removable.
-    A new line is added on the cart line page (the link above the lines)."""
+    A new line is added on the cart line page (the "Add a cart line" link)."""
 
     model = CartItem
     form = CartItemForm
@@ -52,6 +52,7 @@ class CartLineInline(admin.TabularInline):
     readonly_fields = ["product", unit_price, line_total, "created_at", "updated_at"]
     ordering = ["created_at", "id"]
     extra = 0
+    show_change_link = True
     verbose_name = "cart line"
 
     def get_queryset(self, request):
