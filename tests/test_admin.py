@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from carts.admin import UserAdmin
 from carts.models import CartItem, Product, User
 
 # The most queries a changelist page may cost, whatever its size. Each starts
@@ -326,3 +327,56 @@ def test_product_price_and_active_are_editable_in_the_list(admin_client, catalog
     assert response.status_code == 302
     changed = Product.objects.get(pk=products[0].pk)
     assert (changed.price, changed.active) == (Decimal("12.34"), False)
+
+
+def test_user_list_sorts_by_cart_subtotal(admin_client, catalog):
+    for username, quantity in [("big", 9), ("small", 1), ("middle", 4)]:
+        user = User.objects.create(username=username)
+        CartItem.objects.create(user=user, product_id="L9ECAV7KIM", quantity=quantity)
+    subtotal_column = UserAdmin.list_display.index("cart_subtotal") + 1
+
+    response = admin_client.get("/admin/carts/user/", {"o": f"-{subtotal_column}"})
+
+    names = [user.username for user in response.context["cl"].result_list]
+    assert names == ["big", "middle", "small", "admin"]
+
+
+def test_cart_line_list_filters_by_product_and_update_day(admin_client, alice_line):
+    CartItem.objects.create(
+        user=User.objects.create(username="bob"), product_id="L9ECAV7KIM", quantity=1
+    )
+    day = alice_line.updated_at
+
+    response = admin_client.get(
+        "/admin/carts/cartitem/",
+        {
+            "product__id__exact": "OLJCESPC7Z",
+            "updated_at__year": day.year,
+            "updated_at__month": day.month,
+            "updated_at__day": day.day,
+        },
+    )
+
+    assert list(response.context["cl"].result_list) == [alice_line]
+
+
+def test_deleting_users_from_the_list_removes_their_carts(admin_client, alice_line):
+    response = admin_client.post(
+        "/admin/carts/user/",
+        {
+            "action": "delete_selected",
+            "_selected_action": [alice_line.user_id],
+            "post": "yes",
+        },
+    )
+
+    assert response.status_code == 302
+    assert not CartItem.objects.exists()
+
+
+def test_add_line_link_opens_the_form_for_that_user(admin_client, alice_line):
+    response = admin_client.get(
+        "/admin/carts/cartitem/add/", {"user": alice_line.user_id}
+    )
+
+    assert response.context["adminform"].form["user"].value() == str(alice_line.user_id)
