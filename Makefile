@@ -26,6 +26,7 @@ run: $(INSTALLED)
 ## test: lint, migration check and the whole suite on real PostgreSQL
 test: lint $(INSTALLED)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
+	scripts/ensure-browser
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)

@@ -35,7 +35,8 @@ class Product(models.Model):
 
 
 class CartItem(models.Model):
-    """One line of a user's cart. Writes go through carts.services only."""
+    """One line of a user's cart. The API writes through carts.services, the
+    admin through carts.forms.CartItemForm, which checks the same rules."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="cart_items")
     product = models.ForeignKey(

@@ -1,0 +1,53 @@
+"""The API's rules for a cart line, for the admin forms that edit one.
+
+The API enforces them in carts.services; an operator's edit in the admin gets
+the same rules as form errors, so it never reaches a database constraint.
+"""
+
+from django import forms
+from django.conf import settings
+
+from .errors import CartLineLimitExceeded, QuantityLimitExceeded
+from .models import CartItem
+
+
+class CartItemForm(forms.ModelForm):
+    """A cart line within the limits: 1..CART_MAX_LINE_QUANTITY units, an
+    active product for a new line, at most CART_MAX_LINES lines per cart.
+    One line per product comes from the model's unique constraint."""
+
+    class Meta:
+        model = CartItem
+        fields = ["user", "product", "quantity"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The browser checks the limits before sending; clean_quantity after.
+        self.fields["quantity"].widget.attrs.update(
+            min=1, max=settings.CART_MAX_LINE_QUANTITY
+        )
+
+    def clean_quantity(self) -> int:
+        quantity = self.cleaned_data["quantity"]
+        limit = settings.CART_MAX_LINE_QUANTITY
+        if quantity > limit:
+            raise forms.ValidationError(
+                QuantityLimitExceeded(limit).detail, code="max_value"
+            )
+        return quantity
+
+    def clean(self):
+        cleaned_data = super().clean()
+        product = cleaned_data.get("product")
+        if "product" in self.changed_data and product and not product.active:
+            self.add_error(
+                "product", f"Product '{product.pk}' is inactive: carts cannot take it."
+            )
+        user = cleaned_data.get("user")
+        if user and (self.instance._state.adding or "user" in self.changed_data):
+            limit = settings.CART_MAX_LINES
+            if CartItem.objects.filter(user=user).count() >= limit:
+                raise forms.ValidationError(
+                    CartLineLimitExceeded(limit).detail, code="line_limit"
+                )
+        return cleaned_data

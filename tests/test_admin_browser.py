@@ -1,0 +1,244 @@
+"""An operator fixes a cart in the admin, in headless Chromium, against gunicorn.
+
+The service runs as in production: a real gunicorn (DEBUG off, WhiteNoise
+serving the admin's static files) on 127.0.0.1, on the test database. Debian's
+Chromium (`scripts/ensure-browser` installs it) is driven by Playwright; no
+browser is downloaded. In CI a missing browser fails the test.
+
+Playwright's sync API keeps an asyncio event loop running in this thread, and
+Django refuses ORM calls from a thread with a running loop. Every ORM call
+here (fixtures: accounts, tokens, catalog) happens before the browser starts
+and after it stops, so DJANGO_ALLOW_ASYNC_UNSAFE is not needed; the server
+side has no such issue, being another process.
+"""
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from playwright.sync_api import Page, sync_playwright
+from rest_framework.authtoken.models import Token
+
+from carts.models import User
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "admin-cart.png"
+ADMIN_PASSWORD = "operator-test-password"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium() -> str:
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing: as root, run scripts/ensure-browser "
+        "(apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def database_url_of_tests() -> str:
+    db = connection.settings_dict
+    credentials = quote(db["USER"]) + (
+        f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
+    )
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def cart_service(transactional_db, tmp_path) -> Iterator[str]:
+    """gunicorn serving the project on the (committed) test database."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_of_tests(),
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "browser-test-not-secret",
+        "CONN_MAX_AGE": "0",
+        "GUNICORN_WORKERS": "2",
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen(
+        [
+            Path(sys.executable).with_name("gunicorn"),
+            "--config",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base_url, server, tmp_path / "gunicorn.log")
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def wait_until_up(base_url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"gunicorn exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
+
+
+def api(base_url: str, token: str, method: str, path: str, body=None):
+    """One REST call; returns (status, decoded JSON body)."""
+    request = urllib.request.Request(
+        base_url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def demo_accounts(transactional_db, monkeypatch) -> tuple[int, str]:
+    """The operator's way in, as the README gives it: bootstrap_demo creates
+    `staff` (password from CART_ADMIN_PASSWORD) and the shopper `demo`."""
+    call_command("loaddata", "catalog", verbosity=0)
+    monkeypatch.setenv("CART_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    call_command("bootstrap_demo", stdout=io.StringIO())
+    shopper = User.objects.get(username="demo")
+    return shopper.pk, Token.objects.get(user=shopper).key
+
+
+@contextmanager
+def chromium_page(executable: str) -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def test_operator_changes_a_quantity_in_the_admin_and_the_api_sees_it(
+    chromium, cart_service, demo_accounts
+):
+    shopper_id, token = demo_accounts
+    for product_id, quantity in [
+        ("OLJCESPC7Z", 2),
+        ("L9ECAV7KIM", 1),
+        ("2ZYFJ3GM2N", 3),
+    ]:
+        status, _ = api(
+            cart_service,
+            token,
+            "POST",
+            "/cart/demo",
+            {"product_id": product_id, "quantity": quantity},
+        )
+        assert status == 201
+    _, cart = api(cart_service, token, "GET", "/cart/demo")
+
+    with chromium_page(chromium) as page:
+        static = []
+        page.on(
+            "response",
+            lambda r: static.append((r.url, r.status)) if "/static/" in r.url else None,
+        )
+        page.goto(
+            f"{cart_service}/admin/login/?next=/admin/carts/user/{shopper_id}/change/"
+        )
+        page.fill("#id_username", "staff")
+        page.fill("#id_password", ADMIN_PASSWORD)
+        with page.expect_navigation():
+            page.click("input[type=submit]")
+
+        assert page.inner_text("#content > h2") == "demo"
+        products = page.locator("#cart_items-group td.field-product").all_inner_texts()
+        assert [text.split()[0] for text in products] == [
+            line["product_id"] for line in cart["items"]
+        ]
+        assert page.inner_text(".field-cart_subtotal .readonly") == cart["subtotal"]
+
+        page.fill("#id_cart_items-1-quantity", "5")
+        with page.expect_navigation():
+            page.click("input[name=_continue]")
+
+        assert "was changed successfully" in page.inner_text(".messagelist")
+        unit_price = Decimal(cart["items"][1]["unit_price"])
+        expected_subtotal = Decimal(cart["subtotal"]) + 4 * unit_price
+        assert page.inner_text(".field-cart_subtotal .readonly") == str(
+            expected_subtotal
+        )
+        # Styled: the stylesheets came from gunicorn (WhiteNoise) and apply.
+        assert any(url.endswith("/admin/css/base.css") for url, _ in static)
+        assert all(status == 200 for _, status in static), static
+        header = page.eval_on_selector(
+            "#header", "e => getComputedStyle(e).backgroundColor"
+        )
+        assert header not in {"", "rgba(0, 0, 0, 0)", "transparent"}
+
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=SCREENSHOT, full_page=True)
+
+    status, cart_after = api(cart_service, token, "GET", "/cart/demo")
+    assert status == 200
+    assert [(line["product_id"], line["quantity"]) for line in cart_after["items"]] == [
+        ("OLJCESPC7Z", 2),
+        ("L9ECAV7KIM", 5),
+        ("2ZYFJ3GM2N", 3),
+    ]
+    assert cart_after["subtotal"] == str(expected_subtotal)
