@@ -32,7 +32,7 @@ class CartItemForm(forms.ModelForm):
         limit = settings.CART_MAX_LINE_QUANTITY
         if quantity > limit:
             raise forms.ValidationError(
-                QuantityLimitExceeded(limit).detail, code="max_value"
+                QuantityLimitExceeded(limit=limit).detail, code="max_value"
             )
         return quantity
 
@@ -48,6 +48,6 @@ class CartItemForm(forms.ModelForm):
             limit = settings.CART_MAX_LINES
             if CartItem.objects.filter(user=user).count() >= limit:
                 raise forms.ValidationError(
-                    CartLineLimitExceeded(limit).detail, code="line_limit"
+                    CartLineLimitExceeded(limit=limit).detail, code="line_limit"
                 )
         return cleaned_data
