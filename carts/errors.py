@@ -1,6 +1,7 @@
 """Errors with stable codes; drf-standardized-errors renders every one of them."""
 
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -65,3 +66,14 @@ class CartExceptionHandler(ExceptionHandler):
         if isinstance(exc, (OperationalError, InterfaceError)):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
+
+
+def json_error(status_code: int, code: str, detail: str) -> JsonResponse:
+    """The standard error body, for answers given outside DRF's views."""
+    return JsonResponse(
+        {
+            "type": "server_error" if status_code >= 500 else "client_error",
+            "errors": [{"code": code, "detail": detail, "attr": None}],
+        },
+        status=status_code,
+    )

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .errors import ProductNotFound, ServiceUnavailable
+from .errors import ProductNotFound, ServiceUnavailable, json_error
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (
     CartItemAddInput,
@@ -111,6 +111,7 @@ class HealthView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes, sent by the orchestrator
 
     @extend_schema(operation_id="healthz", responses={200: dict})
     def get(self, request) -> Response:
@@ -122,6 +123,7 @@ class ReadyView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes, sent by the orchestrator
 
     @extend_schema(operation_id="readyz", responses={200: dict})
     def get(self, request) -> Response:
@@ -132,20 +134,8 @@ class ReadyView(APIView):
 
 def json_not_found(request, exception=None) -> JsonResponse:
     """Django's 404 for paths outside the API, in the API's error shape."""
-    return JsonResponse(
-        {
-            "type": "client_error",
-            "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
-        },
-        status=404,
-    )
+    return json_error(404, "not_found", "Not found.")
 
 
 def json_server_error(request) -> JsonResponse:
-    return JsonResponse(
-        {
-            "type": "server_error",
-            "errors": [{"code": "error", "detail": "Server Error (500)", "attr": None}],
-        },
-        status=500,
-    )
+    return json_error(500, "error", "Server Error (500)")

@@ -18,6 +18,18 @@ def _require_postgresql(django_db_setup, django_db_blocker):
             )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_cache(settings, tmp_path):
+    """Each test starts with no rate-limit counters (same backend as production)."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "throttle"),
+        },
+    }
+
+
 @pytest.fixture
 def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)
