@@ -268,5 +268,17 @@ if _PROXY_SSL_HEADER:
         )
     SECURE_PROXY_SSL_HEADER = tuple(_PROXY_SSL_HEADER)
 
+# Every request may be refused as too large; the cart's own codes per
+# operation are declared in carts.openapi, which also documents unknown fields.
+DRF_STANDARDIZED_ERRORS["ALLOWED_ERROR_STATUS_CODES"] = [
+    *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500"),
+]
+DRF_STANDARDIZED_ERRORS["ERROR_SCHEMAS"] = {
+    "413": "carts.openapi.RequestTooLargeResponse"
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append(
+    "carts.openapi.document_unknown_fields"
+)
+
 # SQL parameters include token keys: never log statements, even at DEBUG.
 LOGGING["loggers"] = {"django.db.backends": {"level": "INFO"}}

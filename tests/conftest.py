@@ -51,6 +51,7 @@ def make_client(db):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
         client.user = user
+        client.token = token.key
         return client
 
     return make

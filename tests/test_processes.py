@@ -8,7 +8,6 @@ import time
 
 import pytest
 from django.db import connection, transaction
-from rest_framework.authtoken.models import Token
 
 from carts.models import CartItem
 
@@ -16,10 +15,6 @@ from .conftest import database_url_for_tests
 from .liveservice import ROOT, Gunicorn
 
 LOAFERS = "L9ECAV7KIM"
-
-
-def token_of(client) -> str:
-    return Token.objects.get(user=client.user).key
 
 
 def requests_waiting_for_a_lock() -> int:
@@ -34,7 +29,7 @@ def requests_waiting_for_a_lock() -> int:
 
 
 def test_sigterm_lets_the_request_in_flight_finish(live_service, alice):
-    token = token_of(alice)
+    token = alice.token
     live_service.request(
         "POST", "/cart/alice", token=token, body={"product_id": LOAFERS}
     )
@@ -108,8 +103,8 @@ def test_production_config_recycles_workers_with_jitter(monkeypatch):
 def test_tokens_never_appear_in_the_logs(
     alice, make_client, transactional_db, tmp_path, log_level
 ):
-    token = token_of(alice)
-    mallory = token_of(make_client("mallory"))
+    token = alice.token
+    mallory = make_client("mallory").token
     never_issued = "0123456789abcdef0123456789abcdef01234567"
     with Gunicorn(
         database_url_for_tests(), tmp_path, env={"LOG_LEVEL": log_level}
