@@ -1,5 +1,7 @@
 """gunicorn's process model, for real: signals, worker death, recycling, logs."""
 
+import http.client
+import json
 import os
 import runpy
 import signal
@@ -125,3 +127,45 @@ def test_tokens_never_appear_in_the_logs(
     assert "Forbidden: /cart/alice" in log
     for secret in [token, mallory, never_issued]:
         assert secret not in log
+
+
+def test_the_rate_limit_holds_across_processes(alice, transactional_db, tmp_path):
+    shared = {"CART_THROTTLE_USER": "4/min", "CART_THROTTLE_CACHE_DIR": str(tmp_path)}
+    url = database_url_for_tests()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        Gunicorn(url, tmp_path / "a", env=shared) as first,
+        Gunicorn(url, tmp_path / "b", env=shared) as second,
+    ):
+        statuses = [
+            server.request("GET", "/cart/alice", token=alice.token).status
+            for server in [first, second] * 4
+        ]
+
+    assert statuses == [200] * 4 + [429] * 4
+
+
+def test_a_chunked_body_is_not_read_past_the_limit(live_service, alice):
+    chunks = (b'{"product_id": "' + b"x" * 1024 for _ in range(1024))  # 1 MiB
+    connection = http.client.HTTPConnection("127.0.0.1", live_service.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/cart/alice",
+            body=chunks,
+            headers={
+                "Authorization": f"Token {alice.token}",
+                "Content-Type": "application/json",
+                "Transfer-Encoding": "chunked",
+            },
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        body = json.loads(response.read())
+    finally:
+        connection.close()
+
+    # Without Content-Length, Django reads no body at all: an empty request.
+    assert response.status == 400
+    assert body["errors"][0]["code"] == "required"
