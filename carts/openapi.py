@@ -19,19 +19,20 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.status import is_server_error
 
-USER_ID = OpenApiParameter(
-    "user_id",
-    str,
-    OpenApiParameter.PATH,
-    description="The cart owner's username.",
-    examples=[OpenApiExample("demo shopper", value="demo")],
-)
-PRODUCT_ID = OpenApiParameter(
-    "product_id",
-    str,
-    OpenApiParameter.PATH,
-    description="A product id, 1 to 64 characters.",
-    examples=[OpenApiExample("Loafers", value="L9ECAV7KIM")],
+
+def path_parameter(name: str, description: str, example: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        str,
+        OpenApiParameter.PATH,
+        description=description,
+        examples=[OpenApiExample(example, value=example)],
+    )
+
+
+USER_ID = path_parameter("user_id", "The cart owner's username.", "demo")
+PRODUCT_ID = path_parameter(
+    "product_id", "A product id, 1 to 64 characters.", "L9ECAV7KIM"
 )
 # A path whose id does not match the route (it holds a NUL, or an encoded
 # slash) never reaches the view: Django's JSON 404, code `not_found`.

@@ -27,6 +27,15 @@ from .serializers import (
     ProductOutput,
 )
 
+# The errors beyond DRF's that each kind of operation documents.
+CART_ERRORS = (UserNotFound, UNMATCHED_PATH, ServiceUnavailable)
+LINE_WRITE_ERRORS = (
+    *CART_ERRORS,
+    ProductNotFound,
+    QuantityLimitExceeded,
+    CartLineLimitExceeded,
+)
+
 
 def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
@@ -44,15 +53,7 @@ class CartView(APIView):
         responses={
             200: CartLineOutput,
             201: CartLineOutput,
-            **error_responses(
-                "CartAdd",
-                UserNotFound,
-                ProductNotFound,
-                UNMATCHED_PATH,
-                QuantityLimitExceeded,
-                CartLineLimitExceeded,
-                ServiceUnavailable,
-            ),
+            **error_responses("CartAdd", *LINE_WRITE_ERRORS),
         },
         summary="Add a product; adding it again merges the quantities.",
     )
@@ -70,9 +71,7 @@ class CartView(APIView):
         parameters=[USER_ID],
         responses={
             200: CartOutput,
-            **error_responses(
-                "CartGet", UserNotFound, UNMATCHED_PATH, ServiceUnavailable
-            ),
+            **error_responses("CartGet", *CART_ERRORS),
         },
     )
     def get(self, request, user_id: str) -> Response:
@@ -83,9 +82,7 @@ class CartView(APIView):
         parameters=[USER_ID],
         responses={
             204: None,
-            **error_responses(
-                "CartClear", UserNotFound, UNMATCHED_PATH, ServiceUnavailable
-            ),
+            **error_responses("CartClear", *CART_ERRORS),
         },
     )
     def delete(self, request, user_id: str) -> Response:
@@ -106,15 +103,7 @@ class CartItemView(APIView):
             200: CartLineOutput,
             201: CartLineOutput,
             204: None,
-            **error_responses(
-                "CartItemSet",
-                UserNotFound,
-                ProductNotFound,
-                UNMATCHED_PATH,
-                QuantityLimitExceeded,
-                CartLineLimitExceeded,
-                ServiceUnavailable,
-            ),
+            **error_responses("CartItemSet", *LINE_WRITE_ERRORS),
         },
         summary="Set a line's quantity; 0 removes the line.",
     )
@@ -136,13 +125,7 @@ class CartItemView(APIView):
         parameters=[USER_ID, PRODUCT_ID],
         responses={
             204: None,
-            **error_responses(
-                "CartItemRemove",
-                UserNotFound,
-                LineNotFound,
-                UNMATCHED_PATH,
-                ServiceUnavailable,
-            ),
+            **error_responses("CartItemRemove", *CART_ERRORS, LineNotFound),
         },
     )
     def delete(self, request, user_id: str, product_id: str) -> Response:
