@@ -10,7 +10,7 @@ PORT ?= 8000
 # Tests never run with a real secret; Django's test runner turns DEBUG off.
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean soak
 
 venv: $(INSTALLED)
 
@@ -35,3 +35,7 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+## soak: 2 minutes of mixed load on gunicorn + PostgreSQL; writes bench/soak-last.json
+soak: $(INSTALLED)
+	$(TEST_ENV) scripts/with-postgres $(BIN)/python -m bench.soak

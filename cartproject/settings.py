@@ -5,6 +5,7 @@ a production configuration that would be insecure refuses to start.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -194,3 +195,90 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# ---------------------------------------------------------------------------
+# Reliability and security: body size, rate limits, TLS behind a proxy
+# ---------------------------------------------------------------------------
+# Bodies over 64 KiB are refused with 413 before anything reads them
+# (carts.middleware): Django checks this limit only when `request.body` is
+# read, and DRF's parsers read the stream directly.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+MIDDLEWARE.insert(0, "carts.middleware.RequestSizeLimitMiddleware")
+
+# Rate limits per user (by account) and per IP address (unauthenticated
+# requests), "N/s|min|hour|day"; an empty value switches that limit off. Staff
+# accounts act for many shoppers (a shop front end), so they have their own.
+CART_THROTTLE_RATES = {
+    "anon": os.environ.get("CART_THROTTLE_ANON", "300/min") or None,
+    "user": os.environ.get("CART_THROTTLE_USER", "600/min") or None,
+    "staff": os.environ.get("CART_THROTTLE_STAFF", "") or None,
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
+    "carts.throttling.AnonThrottle",
+    "carts.throttling.UserThrottle",
+    "carts.throttling.StaffThrottle",
+]
+# The client address is REMOTE_ADDR unless this many proxies in front append
+# to X-Forwarded-For; trusting the header by default would let anyone dodge
+# the per-IP limit by sending it.
+REST_FRAMEWORK["NUM_PROXIES"] = env_int("CART_NUM_PROXIES", 0)
+
+# The counters live in a cache every gunicorn worker shares, with no database
+# round trip: Redis when REDIS_URL is set (shared by all hosts), otherwise
+# files in a directory (shared by the workers of one host).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": "cart",
+        }
+        if os.environ.get("REDIS_URL")
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ.get(
+                "CART_THROTTLE_CACHE_DIR",
+                os.path.join(tempfile.gettempdir(), "cart-throttle"),
+            ),
+            "OPTIONS": {"MAX_ENTRIES": env_int("CART_THROTTLE_CACHE_ENTRIES", 3000)},
+        }
+    ),
+}
+
+# Behind a TLS-terminating proxy: redirect plain HTTP (except the probes, which
+# an orchestrator sends over plain HTTP), HSTS, cookies only over HTTPS. All
+# off by default so the service also runs as plain HTTP on a private network.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# "HTTP_X_FORWARDED_PROTO,https": the header the proxy sets, and its value for
+# HTTPS. Only set it when the proxy always sets (or strips) that header.
+_PROXY_SSL_HEADER = env_list("DJANGO_SECURE_PROXY_SSL_HEADER", "")
+if _PROXY_SSL_HEADER:
+    if len(_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "DJANGO_SECURE_PROXY_SSL_HEADER must be 'HEADER,value', "
+            "e.g. 'HTTP_X_FORWARDED_PROTO,https'."
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_PROXY_SSL_HEADER)
+
+# Every request may be refused as too large; the cart's own codes per
+# operation are declared in carts.openapi, which also documents unknown fields.
+DRF_STANDARDIZED_ERRORS["ALLOWED_ERROR_STATUS_CODES"] = [
+    *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500"),
+]
+DRF_STANDARDIZED_ERRORS["ERROR_SCHEMAS"] = {
+    "413": "carts.openapi.RequestTooLargeResponse"
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append(
+    "carts.openapi.document_unknown_fields"
+)
+
+# SQL parameters include token keys: never log statements, even at DEBUG.
+LOGGING["loggers"] = {"django.db.backends": {"level": "INFO"}}

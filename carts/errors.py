@@ -1,6 +1,8 @@
 """Errors with stable codes; drf-standardized-errors renders every one of them."""
 
 from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -60,3 +62,29 @@ class CartExceptionHandler(ExceptionHandler):
         if isinstance(exc, (OperationalError, InterfaceError)):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
+
+    def report_exception(self, exc: APIException, response) -> None:
+        # An outage is expected and says nothing about the code: one line per
+        # request, not a traceback each.
+        if isinstance(exc, ServiceUnavailable):
+            request = getattr(self.context.get("request"), "_request", None)
+            log_response(
+                "Database unavailable: %s: %s",
+                str(self.exc).strip().splitlines()[0],
+                getattr(request, "path", ""),
+                response=response,
+                request=request,
+            )
+            return
+        super().report_exception(exc, response)
+
+
+def json_error(status_code: int, code: str, detail: str) -> JsonResponse:
+    """The standard error body, for answers given outside DRF's views."""
+    return JsonResponse(
+        {
+            "type": "server_error" if status_code >= 500 else "client_error",
+            "errors": [{"code": code, "detail": detail, "attr": None}],
+        },
+        status=status_code,
+    )

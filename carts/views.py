@@ -8,7 +8,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .errors import ProductNotFound, ServiceUnavailable
+from .errors import (
+    CartLineLimitExceeded,
+    LineNotFound,
+    ProductNotFound,
+    QuantityLimitExceeded,
+    ServiceUnavailable,
+    UserNotFound,
+    json_error,
+)
+from .openapi import PRODUCT_ID, UNMATCHED_PATH, USER_ID, error_responses
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (
     CartItemAddInput,
@@ -16,6 +25,15 @@ from .serializers import (
     CartLineOutput,
     CartOutput,
     ProductOutput,
+)
+
+# The errors beyond DRF's that each kind of operation documents.
+CART_ERRORS = (UserNotFound, UNMATCHED_PATH, ServiceUnavailable)
+LINE_WRITE_ERRORS = (
+    *CART_ERRORS,
+    ProductNotFound,
+    QuantityLimitExceeded,
+    CartLineLimitExceeded,
 )
 
 
@@ -30,8 +48,13 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_add",
+        parameters=[USER_ID],
         request=CartItemAddInput,
-        responses={200: CartLineOutput, 201: CartLineOutput},
+        responses={
+            200: CartLineOutput,
+            201: CartLineOutput,
+            **error_responses("CartAdd", *LINE_WRITE_ERRORS),
+        },
         summary="Add a product; adding it again merges the quantities.",
     )
     def post(self, request, user_id: str) -> Response:
@@ -43,11 +66,25 @@ class CartView(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(operation_id="cart_get", responses={200: CartOutput})
+    @extend_schema(
+        operation_id="cart_get",
+        parameters=[USER_ID],
+        responses={
+            200: CartOutput,
+            **error_responses("CartGet", *CART_ERRORS),
+        },
+    )
     def get(self, request, user_id: str) -> Response:
         return Response(CartOutput(selectors.cart_get(username=user_id)).data)
 
-    @extend_schema(operation_id="cart_clear", responses={204: None})
+    @extend_schema(
+        operation_id="cart_clear",
+        parameters=[USER_ID],
+        responses={
+            204: None,
+            **error_responses("CartClear", *CART_ERRORS),
+        },
+    )
     def delete(self, request, user_id: str) -> Response:
         services.cart_clear(
             username=user_id, user_known=request.user.username == user_id
@@ -60,8 +97,14 @@ class CartItemView(APIView):
 
     @extend_schema(
         operation_id="cart_item_set",
+        parameters=[USER_ID, PRODUCT_ID],
         request=CartItemSetInput,
-        responses={200: CartLineOutput, 201: CartLineOutput, 204: None},
+        responses={
+            200: CartLineOutput,
+            201: CartLineOutput,
+            204: None,
+            **error_responses("CartItemSet", *LINE_WRITE_ERRORS),
+        },
         summary="Set a line's quantity; 0 removes the line.",
     )
     def put(self, request, user_id: str, product_id: str) -> Response:
@@ -77,7 +120,14 @@ class CartItemView(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(operation_id="cart_item_remove", responses={204: None})
+    @extend_schema(
+        operation_id="cart_item_remove",
+        parameters=[USER_ID, PRODUCT_ID],
+        responses={
+            204: None,
+            **error_responses("CartItemRemove", *CART_ERRORS, LineNotFound),
+        },
+    )
     def delete(self, request, user_id: str, product_id: str) -> Response:
         services.cart_item_remove(username=user_id, product_id=product_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -88,7 +138,11 @@ class ProductListView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="product_list", responses={200: ProductOutput(many=True)}
+        operation_id="product_list",
+        responses={
+            200: ProductOutput(many=True),
+            **error_responses("ProductList", ServiceUnavailable),
+        },
     )
     def get(self, request) -> Response:
         return Response(ProductOutput(selectors.product_list(), many=True).data)
@@ -98,7 +152,16 @@ class ProductDetailView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="product_get", responses={200: ProductOutput})
+    @extend_schema(
+        operation_id="product_get",
+        parameters=[PRODUCT_ID],
+        responses={
+            200: ProductOutput,
+            **error_responses(
+                "ProductGet", ProductNotFound, UNMATCHED_PATH, ServiceUnavailable
+            ),
+        },
+    )
     def get(self, request, product_id: str) -> Response:
         product = selectors.product_get(product_id=product_id)
         if product is None:
@@ -111,6 +174,7 @@ class HealthView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes, sent by the orchestrator
 
     @extend_schema(operation_id="healthz", responses={200: dict})
     def get(self, request) -> Response:
@@ -122,8 +186,12 @@ class ReadyView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = []  # probes, sent by the orchestrator
 
-    @extend_schema(operation_id="readyz", responses={200: dict})
+    @extend_schema(
+        operation_id="readyz",
+        responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
+    )
     def get(self, request) -> Response:
         if not selectors.database_ready():
             raise ServiceUnavailable()
@@ -132,20 +200,8 @@ class ReadyView(APIView):
 
 def json_not_found(request, exception=None) -> JsonResponse:
     """Django's 404 for paths outside the API, in the API's error shape."""
-    return JsonResponse(
-        {
-            "type": "client_error",
-            "errors": [{"code": "not_found", "detail": "Not found.", "attr": None}],
-        },
-        status=404,
-    )
+    return json_error(404, "not_found", "Not found.")
 
 
 def json_server_error(request) -> JsonResponse:
-    return JsonResponse(
-        {
-            "type": "server_error",
-            "errors": [{"code": "error", "detail": "Server Error (500)", "attr": None}],
-        },
-        status=500,
-    )
+    return json_error(500, "error", "Server Error (500)")

@@ -1,3 +1,5 @@
+from urllib.parse import quote
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -5,6 +7,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from carts.models import CartItem, User
+
+from .liveservice import Gunicorn
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -16,6 +20,18 @@ def _require_postgresql(django_db_setup, django_db_blocker):
                 "The tests need PostgreSQL: run `make test`, or set DATABASE_URL.",
                 returncode=2,
             )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle_cache(settings, tmp_path):
+    """Each test starts with no rate-limit counters (same backend as production)."""
+    settings.CACHES = {
+        **settings.CACHES,
+        "throttle": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path / "throttle"),
+        },
+    }
 
 
 @pytest.fixture
@@ -35,6 +51,7 @@ def make_client(db):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
         client.user = user
+        client.token = token.key
         return client
 
     return make
@@ -61,3 +78,19 @@ def cart_lines(username: str) -> list[tuple[str, int]]:
 
 def error_codes(response) -> list[str]:
     return [error["code"] for error in response.json()["errors"]]
+
+
+def database_url_for_tests() -> str:
+    """The URL of the database the tests run on (pytest-django's test_ copy)."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def live_service(transactional_db, tmp_path):
+    """The real service (gunicorn, 2 workers) on the test database."""
+    with Gunicorn(database_url_for_tests(), tmp_path) as server:
+        yield server

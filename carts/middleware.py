@@ -1,0 +1,30 @@
+from django.conf import settings
+
+from .errors import json_error
+
+
+class RequestSizeLimitMiddleware:
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413, refused unread.
+
+    Django checks that limit only when `request.body` is read; DRF's parsers
+    read the stream itself, so without this any JSON body would be parsed.
+    A body without Content-Length (chunked) is never read at all: Django reads
+    at most CONTENT_LENGTH bytes of the input, so it counts as empty.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return json_error(
+                413,
+                "request_too_large",
+                f"The request body is larger than {limit} bytes.",
+            )
+        return self.get_response(request)
