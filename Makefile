@@ -34,3 +34,9 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+## bench: the service against the bare-Python floor under wrk; writes bench/RESULTS.md
+# Always on a throwaway cluster: the bench creates 10,000 users.
+.PHONY: bench
+bench: $(INSTALLED)
+	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)
