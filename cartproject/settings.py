@@ -201,3 +201,8 @@ LOGGING = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend, with a health check that saves a round trip per request.
     DATABASES["default"]["ENGINE"] = "cartproject.postgresql"
+# DRF's token check without compiling an ORM query per request (same rules).
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [
+    "carts.authentication.TokenAuthentication",
+    "rest_framework.authentication.SessionAuthentication",
+]

@@ -75,3 +75,9 @@ CART_SQL = """
     WHERE u.username = %(username)s
     ORDER BY c.created_at, c.id
 """
+
+# The user a token belongs to (carts.authentication).
+TOKEN_USER_SQL = """
+    SELECT u.* FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
+    WHERE t.key = %(key)s
+"""
