@@ -40,7 +40,7 @@ MAX_QUANTITY = 1_000_000_000
 WORKLOADS = ["add", "get", "mixed", "hot"]
 CONCURRENCY = [16, 64]
 # The floor's best configuration found here (see bench/README.md).
-FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "sync"]
+FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
 
 
 @dataclass
