@@ -39,13 +39,13 @@ class CartView(APIView):
             username=user_id, **validated(CartItemAddInput, request.data)
         )
         return Response(
-            CartLineOutput(line).data,
+            CartLineOutput.render(line),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(operation_id="cart_get", responses={200: CartOutput})
     def get(self, request, user_id: str) -> Response:
-        return Response(CartOutput(selectors.cart_get(username=user_id)).data)
+        return Response(CartOutput.render(selectors.cart_get(username=user_id)))
 
     @extend_schema(operation_id="cart_clear", responses={204: None})
     def delete(self, request, user_id: str) -> Response:
@@ -73,7 +73,7 @@ class CartItemView(APIView):
         if line is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(
-            CartLineOutput(line).data,
+            CartLineOutput.render(line),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
