@@ -39,3 +39,9 @@ clean:
 ## soak: 2 minutes of mixed load on gunicorn + PostgreSQL; writes bench/soak-last.json
 soak: $(INSTALLED)
 	$(TEST_ENV) scripts/with-postgres $(BIN)/python -m bench.soak
+
+## bench: the service against the bare-Python floor under wrk; writes bench/RESULTS.md
+# Always on a throwaway cluster: the bench creates 10,000 users.
+.PHONY: bench
+bench: $(INSTALLED)
+	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)

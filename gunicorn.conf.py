@@ -5,13 +5,16 @@ import os
 
 wsgi_app = "cartproject.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+# Threaded workers keep client connections alive (a sync worker closes every
+# one) and overlap one request's database round trips with another's Python
+# work; with threads, one process per core plus one is enough (bench/README.md).
 workers = int(
     os.environ.get("GUNICORN_WORKERS")
     or os.environ.get("WEB_CONCURRENCY")
-    or multiprocessing.cpu_count() * 2 + 1
+    or multiprocessing.cpu_count() + 1
 )
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))

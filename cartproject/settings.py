@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
+    "carts.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +108,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that saves a round trip per request.
+    DATABASES["default"]["ENGINE"] = "cartproject.postgresql"
     # Fail fast instead of hanging when the database is unreachable.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3)
@@ -136,7 +140,8 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     # Token first: its "Token" scheme is what the 401 WWW-Authenticate names.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's token check, without compiling an ORM query per request.
+        "carts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -150,6 +155,12 @@ REST_FRAMEWORK = {
 
 DRF_STANDARDIZED_ERRORS = {
     "EXCEPTION_HANDLER_CLASS": "carts.errors.CartExceptionHandler",
+    # Every request may be refused as too large; the cart's own codes per
+    # operation are declared in carts.openapi.
+    "ALLOWED_ERROR_STATUS_CODES": [
+        *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500"),
+    ],
+    "ERROR_SCHEMAS": {"413": "carts.openapi.RequestTooLargeResponse"},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -175,7 +186,9 @@ SPECTACULAR_SETTINGS = {
         ]
     },
     "POSTPROCESSING_HOOKS": [
-        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums"
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        # Every body refuses unknown members: document that error too.
+        "carts.openapi.document_unknown_fields",
     ],
 }
 
@@ -194,6 +207,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # SQL parameters include token keys: never log statements, even at DEBUG.
+    "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
 # ---------------------------------------------------------------------------
@@ -203,7 +218,6 @@ LOGGING = {
 # (carts.middleware): Django checks this limit only when `request.body` is
 # read, and DRF's parsers read the stream directly.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
-MIDDLEWARE.insert(0, "carts.middleware.RequestSizeLimitMiddleware")
 
 # Rate limits per user (by account) and per IP address (unauthenticated
 # requests), "N/s|min|hour|day"; an empty value switches that limit off. Staff
@@ -213,15 +227,17 @@ CART_THROTTLE_RATES = {
     "user": os.environ.get("CART_THROTTLE_USER", "600/min") or None,
     "staff": os.environ.get("CART_THROTTLE_STAFF", "") or None,
 }
-REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = [
-    "carts.throttling.AnonThrottle",
-    "carts.throttling.UserThrottle",
-    "carts.throttling.StaffThrottle",
-]
-# The client address is REMOTE_ADDR unless this many proxies in front append
-# to X-Forwarded-For; trusting the header by default would let anyone dodge
-# the per-IP limit by sending it.
-REST_FRAMEWORK["NUM_PROXIES"] = env_int("CART_NUM_PROXIES", 0)
+REST_FRAMEWORK |= {
+    "DEFAULT_THROTTLE_CLASSES": [
+        "carts.throttling.AnonThrottle",
+        "carts.throttling.UserThrottle",
+        "carts.throttling.StaffThrottle",
+    ],
+    # The client address is REMOTE_ADDR unless this many proxies in front
+    # append to X-Forwarded-For; trusting the header by default would let
+    # anyone dodge the per-IP limit by sending it.
+    "NUM_PROXIES": env_int("CART_NUM_PROXIES", 0),
+}
 
 # The counters live in a cache every gunicorn worker shares, with no database
 # round trip: Redis when REDIS_URL is set (shared by all hosts), otherwise
@@ -267,18 +283,3 @@ if _PROXY_SSL_HEADER:
             "e.g. 'HTTP_X_FORWARDED_PROTO,https'."
         )
     SECURE_PROXY_SSL_HEADER = tuple(_PROXY_SSL_HEADER)
-
-# Every request may be refused as too large; the cart's own codes per
-# operation are declared in carts.openapi, which also documents unknown fields.
-DRF_STANDARDIZED_ERRORS["ALLOWED_ERROR_STATUS_CODES"] = [
-    *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500"),
-]
-DRF_STANDARDIZED_ERRORS["ERROR_SCHEMAS"] = {
-    "413": "carts.openapi.RequestTooLargeResponse"
-}
-SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append(
-    "carts.openapi.document_unknown_fields"
-)
-
-# SQL parameters include token keys: never log statements, even at DEBUG.
-LOGGING["loggers"] = {"django.db.backends": {"level": "INFO"}}

@@ -6,9 +6,10 @@ from decimal import Decimal
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from . import sql
 from .errors import UserNotFound
-from .models import Product, User
-from .services import CartLine
+from .models import Product
+from .services import CartLine, money
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,21 +28,20 @@ class Cart:
 
 def cart_get(*, username: str) -> Cart:
     """The user's cart, lines in add order, in one query (user LEFT JOIN lines)."""
-    rows = (
-        User.objects.filter(username=username)
-        .order_by("cart_items__created_at", "cart_items__id")
-        .values_list(
-            "cart_items__product_id",
-            "cart_items__product__name",
-            "cart_items__quantity",
-            "cart_items__product__price",
-        )
-    )
-    rows = list(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CART_SQL, {"username": username})
+        rows = cursor.fetchall()
     if not rows:
         raise UserNotFound(user_id=username)
     # An empty cart is one row of NULLs from the outer join.
-    return Cart(username, [CartLine(*row) for row in rows if row[0] is not None])
+    return Cart(
+        username,
+        [
+            CartLine(product_id, name, quantity, money(price))
+            for product_id, name, quantity, price in rows
+            if product_id is not None
+        ],
+    )
 
 
 def product_list() -> list[Product]:

@@ -1,6 +1,7 @@
 """Input validation and output shapes; no persistence here."""
 
 from collections.abc import Mapping
+from functools import cache
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -42,7 +43,22 @@ class CartItemSetInput(StrictInputSerializer):
     quantity = StrictIntegerField(min_value=0)
 
 
-class CartLineOutput(serializers.Serializer):
+class OutputSerializer(serializers.Serializer):
+    """An output shape; `render` reuses one instance per class, because building
+    a serializer deep-copies all its fields (a cost on every request) and
+    rendering leaves the instance as it was."""
+
+    @classmethod
+    def render(cls, instance) -> dict:
+        return _shared(cls).to_representation(instance)
+
+
+@cache
+def _shared(serializer_class: type[OutputSerializer]) -> OutputSerializer:
+    return serializer_class()
+
+
+class CartLineOutput(OutputSerializer):
     product_id = serializers.CharField()
     name = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -61,7 +77,7 @@ class CurrencyField(serializers.Field):
         return settings.CART_CURRENCY
 
 
-class CartOutput(serializers.Serializer):
+class CartOutput(OutputSerializer):
     user_id = serializers.CharField()
     items = CartLineOutput(many=True)
     total_quantity = serializers.IntegerField()

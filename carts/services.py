@@ -6,8 +6,8 @@ increments in the database: the unique constraint makes concurrent adds of one
 product serialise on its row, so no update is lost and no second line appears,
 and the limit in the `DO UPDATE ... WHERE` is checked against the row it locked.
 The ORM cannot say "insert or increment, with a condition", so the statements
-are raw SQL, kept here, parameterised; they run unchanged on SQLite (3.35+)
-and PostgreSQL.
+are raw SQL, parameterised, kept in carts/sql.py; they run unchanged on SQLite
+(3.35+) and PostgreSQL.
 """
 
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from . import sql
 from .errors import (
     CartLineLimitExceeded,
     LineNotFound,
@@ -47,72 +48,10 @@ def money(value) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
-# The row to insert exists only if the user and an active product exist, and
-# the line either exists already or still fits under the line limit.
-_CANDIDATE_LINE = """
-    SELECT u.id, p.id, %(quantity)s, %(now)s, %(now)s
-    FROM carts_user u, carts_product p
-    WHERE u.username = %(username)s AND p.id = %(product_id)s AND p.active
-      AND (
-        EXISTS (SELECT 1 FROM carts_cartitem c
-                WHERE c.user_id = u.id AND c.product_id = p.id)
-        OR (SELECT COUNT(*) FROM carts_cartitem c WHERE c.user_id = u.id)
-           < %(max_lines)s
-      )
-"""
-
-_RETURNING_LINE = """
-    RETURNING quantity, created_at = updated_at,
-      (SELECT name FROM carts_product WHERE carts_product.id = product_id),
-      (SELECT price FROM carts_product WHERE carts_product.id = product_id)
-"""
-
-_ADD_SQL = f"""
-    INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_CANDIDATE_LINE}
-    ON CONFLICT (user_id, product_id) DO UPDATE
-      SET quantity = carts_cartitem.quantity + excluded.quantity,
-          updated_at = excluded.updated_at
-      WHERE carts_cartitem.quantity + excluded.quantity <= %(max_quantity)s
-    {_RETURNING_LINE}
-"""
-
-_SET_SQL = f"""
-    INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_CANDIDATE_LINE}
-    ON CONFLICT (user_id, product_id) DO UPDATE
-      SET quantity = excluded.quantity, updated_at = excluded.updated_at
-    {_RETURNING_LINE}
-"""
-
-_REMOVE_SQL = """
-    DELETE FROM carts_cartitem
-    WHERE product_id = %(product_id)s
-      AND user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
-"""
-
-_CLEAR_SQL = """
-    DELETE FROM carts_cartitem
-    WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
-"""
-
-
 class _Facts(NamedTuple):
     user_exists: bool
     product_exists: bool
     line_exists: bool
-
-
-# Only on a refused write: one more query to say precisely what was wrong.
-_DIAGNOSE_SQL = """
-    SELECT
-      EXISTS (SELECT 1 FROM carts_user WHERE username = %(username)s),
-      EXISTS (SELECT 1 FROM carts_product
-              WHERE id = %(product_id)s AND active),
-      EXISTS (SELECT 1 FROM carts_cartitem c
-              JOIN carts_user u ON u.id = c.user_id
-              WHERE u.username = %(username)s AND c.product_id = %(product_id)s)
-"""
 
 
 def cart_item_add(
@@ -122,7 +61,7 @@ def cart_item_add(
     max_quantity = settings.CART_MAX_LINE_QUANTITY
     if quantity > max_quantity:
         raise QuantityLimitExceeded(limit=max_quantity)
-    row = _write_line(_ADD_SQL, username, product_id, quantity)
+    row = _write_line(sql.ADD_SQL, username, product_id, quantity)
     if row is None:
         facts = _diagnose(username, product_id)
         _raise_missing(username, product_id, facts)
@@ -144,7 +83,7 @@ def cart_item_set(
     max_quantity = settings.CART_MAX_LINE_QUANTITY
     if quantity > max_quantity:
         raise QuantityLimitExceeded(limit=max_quantity)
-    row = _write_line(_SET_SQL, username, product_id, quantity)
+    row = _write_line(sql.SET_SQL, username, product_id, quantity)
     if row is None:
         _raise_missing(username, product_id, _diagnose(username, product_id))
         raise CartLineLimitExceeded(limit=settings.CART_MAX_LINES)
@@ -154,7 +93,7 @@ def cart_item_set(
 
 def cart_item_remove(*, username: str, product_id: str) -> None:
     """Remove one line; LineNotFound if the product is not in the cart."""
-    if _execute(_REMOVE_SQL, username=username, product_id=product_id):
+    if _execute(sql.REMOVE_SQL, username=username, product_id=product_id):
         return
     if not _diagnose(username, product_id).user_exists:
         raise UserNotFound(user_id=username)
@@ -170,7 +109,7 @@ def cart_item_set_or_remove(
             username=username, product_id=product_id, quantity=quantity
         )
     # Removing a line that is not there is a no-op, unless the ids are unknown.
-    if not _execute(_REMOVE_SQL, username=username, product_id=product_id):
+    if not _execute(sql.REMOVE_SQL, username=username, product_id=product_id):
         _raise_missing(username, product_id, _diagnose(username, product_id))
     return None, False
 
@@ -178,7 +117,7 @@ def cart_item_set_or_remove(
 def cart_clear(*, username: str, user_known: bool) -> None:
     """Empty the cart; idempotent. `user_known` (the caller's own cart) saves
     the existence check when there was nothing to delete."""
-    if _execute(_CLEAR_SQL, username=username) or user_known:
+    if _execute(sql.CLEAR_SQL, username=username) or user_known:
         return
     if not User.objects.filter(username=username).exists():
         raise UserNotFound(user_id=username)
@@ -206,7 +145,9 @@ def _execute(sql: str, **params) -> int:
 
 def _diagnose(username: str, product_id: str) -> _Facts:
     with connection.cursor() as cursor:
-        cursor.execute(_DIAGNOSE_SQL, {"username": username, "product_id": product_id})
+        cursor.execute(
+            sql.DIAGNOSE_SQL, {"username": username, "product_id": product_id}
+        )
         return _Facts(*(bool(flag) for flag in cursor.fetchone()))
 
 

@@ -62,7 +62,7 @@ class CartView(APIView):
             username=user_id, **validated(CartItemAddInput, request.data)
         )
         return Response(
-            CartLineOutput(line).data,
+            CartLineOutput.render(line),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -75,7 +75,7 @@ class CartView(APIView):
         },
     )
     def get(self, request, user_id: str) -> Response:
-        return Response(CartOutput(selectors.cart_get(username=user_id)).data)
+        return Response(CartOutput.render(selectors.cart_get(username=user_id)))
 
     @extend_schema(
         operation_id="cart_clear",
@@ -116,7 +116,7 @@ class CartItemView(APIView):
         if line is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(
-            CartLineOutput(line).data,
+            CartLineOutput.render(line),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

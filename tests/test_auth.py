@@ -1,4 +1,5 @@
 import pytest
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from .conftest import cart_lines, error_codes
@@ -105,3 +106,10 @@ def test_catalog_and_health_need_no_credentials_even_with_a_bad_token(catalog):
         "/api/schema",
     ]:
         assert client.get(path).status_code == 200, path
+
+
+def test_a_deleted_token_is_refused_on_the_next_request(alice):
+    assert alice.get("/cart/alice").status_code == 200
+    Token.objects.filter(user=alice.user).delete()
+
+    assert alice.get("/cart/alice").status_code == 401

@@ -1,0 +1,65 @@
+-- Shared by the workload scripts; bench/run.py passes the arguments:
+--   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER
+-- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids).
+-- done() prints one line "BENCH {json}" for bench/run.py to read.
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_number", #threads)
+end
+
+function init(args)
+  token, users, hot_user = args[1], tonumber(args[2]), args[4]
+  products = {}
+  for product in string.gmatch(args[3], "[^,]+") do
+    products[#products + 1] = product
+  end
+  headers = {
+    ["Authorization"] = "Token " .. token,
+    ["Content-Type"] = "application/json",
+  }
+  -- Each thread draws its own sequence.
+  math.randomseed(os.time() * 100 + thread_number)
+  quantities = {}
+end
+
+function random_user()
+  return string.format("user%05d", math.random(users))
+end
+
+function add(user, product)
+  local body = '{"product_id": "' .. product .. '", "quantity": 1}'
+  return wrk.format("POST", "/cart/" .. user, headers, body)
+end
+
+function get(user)
+  return wrk.format("GET", "/cart/" .. user, headers)
+end
+
+function random_add()
+  return add(random_user(), products[math.random(#products)])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  local seen, ok, distinct, largest = {}, 0, 0, 0
+  for _, thread in ipairs(threads) do
+    for _, quantity in ipairs(thread:get("quantities") or {}) do
+      ok = ok + 1
+      if not seen[quantity] then
+        seen[quantity], distinct = true, distinct + 1
+      end
+      largest = math.max(largest, quantity)
+    end
+  end
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, '
+      .. '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, '
+      .. '"p99_us": %d, "max_us": %d, "hot_ok": %d, "hot_distinct": %d, '
+      .. '"hot_largest": %d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(99), latency.max,
+    ok, distinct, largest))
+end

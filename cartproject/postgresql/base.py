@@ -1,0 +1,35 @@
+"""PostgreSQL with a connection health check that costs no round trip.
+
+Django's health check (CONN_HEALTH_CHECKS) sends `SELECT 1` before the first
+query of every request on a persistent connection: a whole round trip to the
+server, per request, on the hot path. Here the check first asks the kernel
+whether the idle connection's socket has anything to read. A healthy idle
+connection has nothing to read; when the server restarts or ends the backend,
+it sends a FATAL message or closes the socket, which makes it readable, and
+then Django's own `SELECT 1` decides. A peer that vanished without closing
+the socket would block `SELECT 1` too, so nothing is detected later than before.
+"""
+
+import select
+
+from django.db.backends.postgresql import base
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def close_if_health_check_failed(self) -> None:
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.health_check_done
+            and self._socket_is_quiet()
+        ):
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
+
+    def _socket_is_quiet(self) -> bool:
+        if self.connection.closed:
+            return False
+        poller = select.poll()
+        poller.register(self.connection.fileno(), select.POLLIN)
+        return not poller.poll(0)
