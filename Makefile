@@ -27,6 +27,7 @@ run: $(INSTALLED)
 test: lint $(INSTALLED)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory container-check
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -34,3 +35,15 @@ lint: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+
+## container-check: lint the Docker files, then build, run and test the compose stack
+CONTAINER_TOOLS := $(VENV)/.container-tools
+
+$(CONTAINER_TOOLS): requirements-docker.txt $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-docker.txt
+	touch $@
+
+container-check: $(CONTAINER_TOOLS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/container-check
+
+.PHONY: container-check
