@@ -28,6 +28,7 @@ test: lint $(INSTALLED)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/ensure-browser
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory container-check
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -45,3 +46,15 @@ soak: $(INSTALLED)
 .PHONY: bench
 bench: $(INSTALLED)
 	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## container-check: lint the Docker files, then build, run and test the compose stack
+CONTAINER_TOOLS := $(VENV)/.container-tools
+
+$(CONTAINER_TOOLS): requirements-docker.txt $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-docker.txt
+	touch $@
+
+container-check: $(CONTAINER_TOOLS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/container-check
+
+.PHONY: container-check

@@ -6,6 +6,8 @@ import pytest
 from .liveservice import Gunicorn, prepare_database
 from .pgcluster import Cluster
 
+pytestmark = pytest.mark.pg_server
+
 LOAFERS, MUG, SHAKERS = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM"
 
 ENDPOINTS = [

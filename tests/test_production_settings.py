@@ -45,6 +45,7 @@ def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.repository
 def test_check_deploy_passes_with_the_documented_production_environment():
     env = readme_production_env()
 
@@ -134,6 +135,7 @@ SECRET_PATTERNS = [
 ]
 
 
+@pytest.mark.repository
 def test_no_secret_or_password_is_committed():
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
