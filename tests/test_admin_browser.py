@@ -15,22 +15,16 @@ side has no such issue, being another process.
 import io
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from urllib.error import HTTPError
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from playwright.sync_api import Page, sync_playwright
 from rest_framework.authtoken.models import Token
 
@@ -66,71 +60,10 @@ def chromium() -> str:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def database_url_of_tests() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"]) + (
-        f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else ""
-    )
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.fixture
-def cart_service(transactional_db, tmp_path) -> Iterator[str]:
-    """gunicorn serving the project on the (committed) test database."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_of_tests(),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "browser-test-not-secret",
-        "CONN_MAX_AGE": "0",
-        "GUNICORN_WORKERS": "2",
-    }
-    log = (tmp_path / "gunicorn.log").open("w")
-    server = subprocess.Popen(
-        [
-            Path(sys.executable).with_name("gunicorn"),
-            "--config",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base_url, server, tmp_path / "gunicorn.log")
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-
-
-def wait_until_up(base_url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"gunicorn exited:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
+def cart_service(live_service) -> str:
+    """The base URL of gunicorn serving the project on the test database."""
+    return f"http://127.0.0.1:{live_service.port}"
 
 
 def api(base_url: str, token: str, method: str, path: str, body=None):
