@@ -18,7 +18,9 @@ def run_concurrently(count: int, request) -> list[int]:
 
     def worker(_):
         try:
-            barrier.wait(timeout=30)
+            # Connect first: the burst is of requests, not of connection setups.
+            connection.ensure_connection()
+            barrier.wait(timeout=60)
             return request().status_code
         finally:
             connection.close()  # each thread owns a real connection
