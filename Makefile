@@ -10,7 +10,7 @@ PORT ?= 8000
 # Tests never run with a real secret; Django's test runner turns DEBUG off.
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret
 
-.PHONY: run test lint venv clean soak
+.PHONY: run test pytest lint venv clean soak
 
 venv: $(INSTALLED)
 
@@ -23,12 +23,15 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
-## test: lint, migration check and the whole suite on real PostgreSQL
-test: lint $(INSTALLED)
+## test: lint, migration check, the whole suite on real PostgreSQL, the container stage
+test: lint pytest
+	$(MAKE) --no-print-directory container-check
+
+## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
+pytest: $(INSTALLED)
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/ensure-browser
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory container-check
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
