@@ -291,3 +291,8 @@ REST_FRAMEWORK |= {
     # DRF's, with a shortcut when the answer can only be JSON.
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "carts.negotiation.ContentNegotiation",
 }
+# Each PostgreSQL connection caches token lookups and LISTENs for the changes
+# that empty its cache (cartproject.postgresql). Switch it off where LISTEN
+# cannot work: behind a pooler in transaction mode (PgBouncer), whose server
+# connections change hands between transactions.
+CART_TOKEN_CACHE = env_bool("CART_TOKEN_CACHE", True)

@@ -11,6 +11,7 @@ import psycopg2
 import pytest
 from django.core.management import call_command
 from django.db import close_old_connections, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from .conftest import database_url_for_tests
@@ -47,6 +48,20 @@ def test_a_warm_cache_saves_the_token_query(alice, django_assert_num_queries):
 
     with django_assert_num_queries(1):  # the cart's statement only
         assert request_cart(alice) == 200
+
+
+def test_the_cache_can_be_switched_off(alice, settings):
+    settings.CART_TOKEN_CACHE = False
+    connection.close()  # the setting applies to new connections
+    try:
+        assert request_cart(alice) == 200
+
+        assert connection.auth_cache() is None
+        with CaptureQueriesContext(connection) as queries:
+            assert request_cart(alice) == 200
+        assert len(queries) == 2  # the token lookup and the cart's statement
+    finally:
+        connection.close()  # the next test's connection caches again
 
 
 def test_a_token_deleted_by_another_client_is_refused(alice):

@@ -23,6 +23,7 @@ import select
 from collections import OrderedDict
 
 import psycopg2
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 AUTH_CHANNEL = "carts_auth_changed"
@@ -68,7 +69,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().init_connection_state()
         # A new connection has missed every notification sent before its
         # LISTEN, so it starts with an empty cache; none at all when the
-        # triggers are missing (migrations not applied yet).
+        # triggers are missing (migrations not applied yet) or when switched off.
+        self._auth_cache = None
+        if not settings.CART_TOKEN_CACHE:
+            return
         with self.connection.cursor() as cursor:
             cursor.execute(
                 "SELECT count(*) FROM pg_trigger "
