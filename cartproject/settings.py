@@ -115,6 +115,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3)
     )
 
+# Each PostgreSQL connection caches token lookups and LISTENs for the changes
+# that empty its cache (cartproject.postgresql). Switch it off where LISTEN
+# cannot work: behind a pooler in transaction mode (PgBouncer), whose server
+# connections change hands between transactions.
+CART_TOKEN_CACHE = env_bool("CART_TOKEN_CACHE", True)
+
 # ---------------------------------------------------------------------------
 # Internationalisation, static files
 # ---------------------------------------------------------------------------
@@ -148,6 +154,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with a shortcut when the answer can only be JSON (bench/README.md).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "carts.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -1,24 +1,56 @@
-"""DRF's token authentication, with the lookup as one precompiled query."""
+"""DRF's token authentication, as one precompiled query, cached per connection
+where the database announces every change (cartproject.postgresql)."""
 
+from django.db import connection
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from cartproject.postgresql.base import invalidate_auth_caches
+
 from . import sql
 from .models import User
 
+_FIELDS = User._meta.concrete_fields
+_TOKEN_USER_SQL = sql.TOKEN_USER_SQL.format(
+    columns=", ".join(f"u.{field.column}" for field in _FIELDS)
+)
+
 
 class TokenAuthentication(authentication.TokenAuthentication):
-    """The same check as DRF's, on every request (so a deleted token or an
-    inactive user is refused at once), minus building an ORM query each time:
+    """The same check as DRF's on every request: a deleted token or an inactive
+    user is refused. The user's row comes from the connection's cache when it
+    has one (PostgreSQL, outside transactions), which every committed change
+    to a token or a user empties; otherwise from one fixed query, since
     compiling `Token.objects.select_related("user").get(key=...)` cost more
     CPU than the rest of the token check together (bench/README.md)."""
 
     def authenticate_credentials(self, key):
-        users = list(User.objects.raw(sql.TOKEN_USER_SQL, {"key": key}))
-        if not users:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        user = users[0]
+        # Only cartproject.postgresql's connections have a cache.
+        auth_cache = getattr(connection, "auth_cache", None)
+        cache = auth_cache() if auth_cache else None
+        row = cache.get(key) if cache is not None else None
+        if row is None:
+            with connection.cursor() as cursor:
+                cursor.execute(_TOKEN_USER_SQL, {"key": key})
+                row = cursor.fetchone()
+            if row is None:
+                raise exceptions.AuthenticationFailed(_("Invalid token."))
+            if cache is not None:
+                cache.put(key, row)
+        # A new instance each time: a request may change its user.
+        user = User.from_db(connection.alias, None, row)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
+
+
+def _changed(**kwargs) -> None:
+    invalidate_auth_caches()
+
+
+# In this process at once, before the change commits (the NOTIFY waits for it).
+for _model in (Token, User):
+    post_save.connect(_changed, sender=_model, dispatch_uid=f"auth-cache-{_model}")
+    post_delete.connect(_changed, sender=_model, dispatch_uid=f"auth-del-{_model}")

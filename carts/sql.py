@@ -76,8 +76,8 @@ CART_SQL = """
     ORDER BY c.created_at, c.id
 """
 
-# The user a token belongs to (carts.authentication).
+# The user a token belongs to (carts.authentication fills in the columns).
 TOKEN_USER_SQL = """
-    SELECT u.* FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
+    SELECT {columns} FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
     WHERE t.key = %(key)s
 """
