@@ -35,12 +35,11 @@ def env_list(name: str, default: str) -> list[str]:
 # ---------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
+# No default in production: with DEBUG off and no key, SECRET_KEY stays empty,
+# Django refuses any use of it, and cartproject.wsgi refuses to serve. Commands
+# that sign nothing (migrate, makemigrations --check, collectstatic) still run.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off."
-        )
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "django-insecure-development-only-key"
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")

@@ -12,10 +12,10 @@ from carts.models import User
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def import_settings(**env):
+def run_in_project(command: list[str], **env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     return subprocess.run(
-        [sys.executable, "-c", "import cartproject.settings"],
+        command,
         cwd=ROOT,
         env={**clean, **env},
         capture_output=True,
@@ -24,21 +24,34 @@ def import_settings(**env):
     )
 
 
+def load_wsgi_application(**env):
+    """What gunicorn (and runserver) do first: load cartproject.wsgi."""
+    return run_in_project([sys.executable, "-c", "import cartproject.wsgi"], **env)
+
+
 def test_production_config_without_secret_key_refuses_to_start():
-    result = import_settings(DJANGO_DEBUG="0")
+    result = load_wsgi_application(DJANGO_DEBUG="0")
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
 def test_debug_is_off_by_default():
-    result = import_settings()
+    result = load_wsgi_application()
 
     assert result.returncode != 0  # off by default, hence the missing key is fatal
 
 
 def test_production_config_with_secret_key_starts():
-    assert import_settings(DJANGO_SECRET_KEY="x" * 50).returncode == 0
+    assert load_wsgi_application(DJANGO_SECRET_KEY="x" * 50).returncode == 0
+
+
+def test_migration_check_needs_no_secret_key():
+    result = run_in_project(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"]
+    )
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_bootstrap_demo_creates_working_tokens(catalog, capsys, monkeypatch):
