@@ -228,6 +228,10 @@ CART_AUTO_CREATE_USERS = env_bool("CART_AUTO_CREATE_USERS", True)
 CART_GUEST_TTL = env_duration("CART_GUEST_TTL", "30d")
 CART_MERGED_GUEST_TTL = env_duration("CART_MERGED_GUEST_TTL", "7d")
 CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
+# Safe retries: how long a stored answer to an Idempotency-Key is kept, and
+# how long a repeat waits for its first to finish before 409 (milliseconds).
+CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
+CART_IDEMPOTENCY_WAIT_MS = env_int("CART_IDEMPOTENCY_WAIT_MS", 5000)
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector

@@ -1,6 +1,6 @@
 """HTTP <-> service translation: validate, call one function, render."""
 
-from django.http import JsonResponse
+from django.http import HttpResponseBase, HttpResponseNotModified, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -22,7 +22,10 @@ from ..domain.errors import (
 )
 from ..domain.rules import MergeMode
 from ..owners import NewOwner, new_owner_for
+from ..services import LineWrite
+from .conditional import ANY_VERSION, cart_etag, if_match, if_none_match
 from .errors import ServiceUnavailable, json_error
+from .idempotency import respond_once
 from .openapi import ADD_QUERY, PRODUCT_ID, UNMATCHED_PATH, USER_ID, error_responses
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (
@@ -80,10 +83,18 @@ def new_owner(request) -> NewOwner | None:
     return new_owner_for(staff=request.user.is_staff)
 
 
-def line_response(write) -> Response:
+def line_response(user_id: str, write: LineWrite) -> Response:
     return Response(
         CartLineOutput.render(write.line),
         status=status.HTTP_201_CREATED if write.created else status.HTTP_200_OK,
+        headers={"ETag": cart_etag(user_id, write.version)},
+    )
+
+
+def no_content(user_id: str, version: int) -> Response:
+    return Response(
+        status=status.HTTP_204_NO_CONTENT,
+        headers={"ETag": cart_etag(user_id, version)},
     )
 
 
@@ -104,10 +115,19 @@ class CartView(APIView):
         summary="Add a product; adding it again merges the quantities.",
     )
     def post(self, request, user_id: str) -> Response:
-        write = services.cart_item_add(
-            username=user_id, new_owner=new_owner(request), **add_input(request)
+        fields = add_input(request)
+        return respond_once(
+            request,
+            lambda: line_response(
+                user_id,
+                services.cart_item_add(
+                    username=user_id,
+                    new_owner=new_owner(request),
+                    if_match=if_match(request, user_id),
+                    **fields,
+                ),
+            ),
         )
-        return line_response(write)
 
     @extend_schema(
         operation_id="cart_get",
@@ -117,8 +137,19 @@ class CartView(APIView):
             **error_responses("CartGet", *CART_ERRORS),
         },
     )
-    def get(self, request, user_id: str) -> Response:
-        return Response(CartOutput.render(selectors.cart_get(username=user_id)))
+    def get(self, request, user_id: str) -> HttpResponseBase:
+        known = if_none_match(request, user_id)
+        if known is not None:
+            # The version alone answers a poll whose cart has not changed.
+            version = selectors.cart_version(username=user_id)
+            if known is ANY_VERSION or version in known:
+                not_modified = HttpResponseNotModified()
+                not_modified["ETag"] = cart_etag(user_id, version)
+                return not_modified
+        cart = selectors.cart_get(username=user_id)
+        return Response(
+            CartOutput.render(cart), headers={"ETag": cart_etag(user_id, cart.version)}
+        )
 
     @extend_schema(
         operation_id="cart_clear",
@@ -129,10 +160,12 @@ class CartView(APIView):
         },
     )
     def delete(self, request, user_id: str) -> Response:
-        services.cart_clear(
-            username=user_id, user_known=request.user.username == user_id
+        version = services.cart_clear(
+            username=user_id,
+            user_known=request.user.username == user_id,
+            if_match=if_match(request, user_id),
         )
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return no_content(user_id, version)
 
 
 class CartItemView(APIView):
@@ -155,11 +188,12 @@ class CartItemView(APIView):
             username=user_id,
             product_id=product_id,
             new_owner=new_owner(request),
+            if_match=if_match(request, user_id),
             **validated(CartItemSetInput, request.data),
         )
-        if write is None:
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        return line_response(write)
+        if isinstance(write, LineWrite):
+            return line_response(user_id, write)
+        return no_content(user_id, write)
 
     @extend_schema(
         operation_id="cart_item_remove",
@@ -170,8 +204,12 @@ class CartItemView(APIView):
         },
     )
     def delete(self, request, user_id: str, product_id: str) -> Response:
-        services.cart_item_remove(username=user_id, product_id=product_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        version = services.cart_item_remove(
+            username=user_id,
+            product_id=product_id,
+            if_match=if_match(request, user_id),
+        )
+        return no_content(user_id, version)
 
 
 class CartMergeView(APIView):
@@ -197,24 +235,30 @@ class CartMergeView(APIView):
             guest = merge.guest_by_id(fields["from_user_id"])
         else:
             raise PermissionDenied("Only staff may merge a cart by its user id.")
-        result = merge.cart_merge(
-            guest=guest,
-            username=user_id,
-            mode=MergeMode(fields["mode"]),
-            new_owner=new_owner(request),
-        )
-        plan = result.plan
-        return Response(
-            CartMergeOutput.render(
-                {
-                    "cart": selectors.cart_get(username=user_id),
-                    "merged": plan.merged,
-                    "clamped": plan.clamped,
-                    "dropped": plan.dropped,
-                    "already_merged": result.already_merged,
-                }
+
+        def merge_response() -> Response:
+            result = merge.cart_merge(
+                guest=guest,
+                username=user_id,
+                mode=MergeMode(fields["mode"]),
+                new_owner=new_owner(request),
+                if_match=if_match(request, user_id),
             )
-        )
+            plan = result.plan
+            return Response(
+                CartMergeOutput.render(
+                    {
+                        "cart": result.cart,
+                        "merged": plan.merged,
+                        "clamped": plan.clamped,
+                        "dropped": plan.dropped,
+                        "already_merged": result.already_merged,
+                    }
+                ),
+                headers={"ETag": cart_etag(user_id, result.cart.version)},
+            )
+
+        return respond_once(request, merge_response)
 
 
 class GuestView(APIView):
