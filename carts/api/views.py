@@ -1,7 +1,7 @@
 """HTTP <-> service translation: validate, call one function, render."""
 
 from django.http import HttpResponseBase, HttpResponseNotModified, JsonResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -13,9 +13,13 @@ from ..domain.errors import (
     CartLineLimitExceeded,
     GuestAlreadyMerged,
     GuestNotFound,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     InvalidUserId,
     LineNotFound,
     MergeIntoItself,
+    PreconditionFailed,
     ProductNotFound,
     QuantityLimitExceeded,
     UserNotFound,
@@ -26,7 +30,18 @@ from ..services import LineWrite
 from .conditional import ANY_VERSION, cart_etag, if_match, if_none_match
 from .errors import ServiceUnavailable, json_error
 from .idempotency import respond_once
-from .openapi import ADD_QUERY, PRODUCT_ID, UNMATCHED_PATH, USER_ID, error_responses
+from .openapi import (
+    ADD_QUERY,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    PRODUCT_ID,
+    UNMATCHED_PATH,
+    USER_ID,
+    error_responses,
+    etag_header,
+    replayed_header,
+)
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (
     CartItemAddInput,
@@ -43,8 +58,11 @@ from .throttling import AnonThrottle, GuestThrottle
 
 # The errors beyond DRF's that each kind of operation documents.
 CART_ERRORS = (UserNotFound, UNMATCHED_PATH, ServiceUnavailable)
+# Writes under /cart/<user_id> take If-Match; some take Idempotency-Key.
+CART_WRITE_ERRORS = (*CART_ERRORS, PreconditionFailed)
+IDEMPOTENCY_ERRORS = (InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInUse)
 LINE_WRITE_ERRORS = (
-    *CART_ERRORS,
+    *CART_WRITE_ERRORS,
     InvalidUserId,
     ProductNotFound,
     QuantityLimitExceeded,
@@ -52,7 +70,8 @@ LINE_WRITE_ERRORS = (
     GuestAlreadyMerged,
 )
 MERGE_ERRORS = (
-    *CART_ERRORS,
+    *CART_WRITE_ERRORS,
+    *IDEMPOTENCY_ERRORS,
     InvalidUserId,
     GuestNotFound,
     GuestAlreadyMerged,
@@ -103,13 +122,23 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_add",
-        parameters=[USER_ID, *ADD_QUERY],
+        parameters=[
+            USER_ID,
+            *ADD_QUERY,
+            IF_MATCH,
+            IDEMPOTENCY_KEY,
+            etag_header(200, 201, 412),
+            replayed_header(200, 201),
+        ],
         request=CartItemAddInput,
         responses={
             200: CartLineOutput,
             201: CartLineOutput,
             **error_responses(
-                "CartAdd", *LINE_WRITE_ERRORS, validation_codes=("body_and_query",)
+                "CartAdd",
+                *LINE_WRITE_ERRORS,
+                *IDEMPOTENCY_ERRORS,
+                validation_codes=("body_and_query",),
             ),
         },
         summary="Add a product; adding it again merges the quantities.",
@@ -131,9 +160,10 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_get",
-        parameters=[USER_ID],
+        parameters=[USER_ID, IF_NONE_MATCH, etag_header(200, 304)],
         responses={
             200: CartOutput,
+            304: OpenApiResponse(description="Not modified: no body."),
             **error_responses("CartGet", *CART_ERRORS),
         },
     )
@@ -153,10 +183,10 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_clear",
-        parameters=[USER_ID],
+        parameters=[USER_ID, IF_MATCH, etag_header(204, 412)],
         responses={
             204: None,
-            **error_responses("CartClear", *CART_ERRORS),
+            **error_responses("CartClear", *CART_WRITE_ERRORS),
         },
     )
     def delete(self, request, user_id: str) -> Response:
@@ -173,7 +203,7 @@ class CartItemView(APIView):
 
     @extend_schema(
         operation_id="cart_item_set",
-        parameters=[USER_ID, PRODUCT_ID],
+        parameters=[USER_ID, PRODUCT_ID, IF_MATCH, etag_header(200, 201, 204, 412)],
         request=CartItemSetInput,
         responses={
             200: CartLineOutput,
@@ -197,10 +227,10 @@ class CartItemView(APIView):
 
     @extend_schema(
         operation_id="cart_item_remove",
-        parameters=[USER_ID, PRODUCT_ID],
+        parameters=[USER_ID, PRODUCT_ID, IF_MATCH, etag_header(204, 412)],
         responses={
             204: None,
-            **error_responses("CartItemRemove", *CART_ERRORS, LineNotFound),
+            **error_responses("CartItemRemove", *CART_WRITE_ERRORS, LineNotFound),
         },
     )
     def delete(self, request, user_id: str, product_id: str) -> Response:
@@ -217,7 +247,13 @@ class CartMergeView(APIView):
 
     @extend_schema(
         operation_id="cart_merge",
-        parameters=[USER_ID],
+        parameters=[
+            USER_ID,
+            IF_MATCH,
+            IDEMPOTENCY_KEY,
+            etag_header(200, 412),
+            replayed_header(200),
+        ],
         request=CartMergeInput,
         responses={
             200: CartMergeOutput,
