@@ -20,21 +20,22 @@ _SF_ESCAPE = re.compile(r'\\(["\\])')
 
 
 def idempotency_key(request) -> str | None:
-    """The request's key: 1-255 visible ASCII characters, or an sf-string of
-    1-255 characters (its value is the key: "abc" and abc are one key); None
-    without the header; InvalidIdempotencyKey otherwise."""
+    """The request's key: 1-255 visible ASCII characters, or, when it begins
+    with a double quote, an sf-string of 1-255 characters whose value is the
+    key ("abc" and abc are one key); None without the header;
+    InvalidIdempotencyKey otherwise."""
     header = request.META.get("HTTP_IDEMPOTENCY_KEY")
     if header is None:
         return None
     header = header.strip(" \t")
-    quoted = _SF_STRING.fullmatch(header)
-    if quoted:
-        key = _SF_ESCAPE.sub(r"\1", quoted[1])
-        if 1 <= len(key) <= 255:
-            return key
-    elif _VISIBLE_ASCII.fullmatch(header):
-        return header
-    raise InvalidIdempotencyKey()
+    if header.startswith('"'):
+        quoted = _SF_STRING.fullmatch(header)
+        key = _SF_ESCAPE.sub(r"\1", quoted[1]) if quoted else ""
+    else:
+        key = header if _VISIBLE_ASCII.fullmatch(header) else ""
+    if not 1 <= len(key) <= 255:
+        raise InvalidIdempotencyKey()
+    return key
 
 
 def request_hash(request) -> str:
