@@ -113,16 +113,9 @@ def cart_item_remove(
     """Remove one line and return the cart's new version; LineNotFound if the
     product is not in the cart (UserNotFound for an unknown user, unless carts
     exist for any id)."""
-    change = _change(
-        sql.REMOVE_LINE,
-        sql.REMOVE_SQL,
-        username=username,
-        product_id=product_id,
-        if_match=if_match,
-    )
+    change = _delete(sql.REMOVE_LINE, sql.REMOVE_SQL, username, product_id, if_match)
     if change.changed:
         return change.version
-    _check_precondition(username, change.version, if_match)
     if (
         not settings.CART_AUTO_CREATE_USERS
         and not _diagnose(username, product_id).user_exists
@@ -149,16 +142,9 @@ def cart_item_set_or_remove(
             new_owner=new_owner,
             if_match=if_match,
         )
-    change = _change(
-        sql.REMOVE_LINE,
-        sql.REMOVE_SQL,
-        username=username,
-        product_id=product_id,
-        if_match=if_match,
-    )
+    change = _delete(sql.REMOVE_LINE, sql.REMOVE_SQL, username, product_id, if_match)
     if change.changed:
         return change.version
-    _check_precondition(username, change.version, if_match)
     # Removing a line that is not there is a no-op, for any id and product.
     facts = _diagnose(username, product_id)
     if not settings.CART_AUTO_CREATE_USERS and not facts.user_exists:
@@ -172,16 +158,9 @@ def cart_clear(*, username: str, user_known: bool, if_match: Versions = None) ->
     """Empty the cart, idempotent; the cart's version after. `user_known`
     (the caller's own cart) saves the existence check when there was nothing
     to delete."""
-    change = _change(
-        sql.CLEAR_LINES,
-        sql.CLEAR_SQL,
-        username=username,
-        product_id=None,
-        if_match=if_match,
-    )
+    change = _delete(sql.CLEAR_LINES, sql.CLEAR_SQL, username, None, if_match)
     if change.changed:
         return change.version
-    _check_precondition(username, change.version, if_match)
     if (
         not user_known
         and not settings.CART_AUTO_CREATE_USERS
@@ -295,6 +274,26 @@ def _change(
             )
             bumped = cursor.fetchone()
             return _Change(bumped[0] if bumped else version, rows[0])
+
+
+def _delete(
+    line_sql: str,
+    one_trip_sql: str,
+    username: str,
+    product_id: str | None,
+    if_match: Versions,
+) -> _Change:
+    """Delete lines; PreconditionFailed when `if_match` kept it from running."""
+    change = _change(
+        line_sql,
+        one_trip_sql,
+        username=username,
+        product_id=product_id,
+        if_match=if_match,
+    )
+    if not change.changed:
+        _check_precondition(username, change.version, if_match)
+    return change
 
 
 def _check_precondition(username: str, version: int, if_match: Versions) -> None:

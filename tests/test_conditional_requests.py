@@ -166,13 +166,19 @@ STALE_WRITES = {
 }
 
 
-@pytest.mark.parametrize("write", STALE_WRITES)
-def test_a_write_with_a_stale_if_match_is_412_and_changes_nothing(cart, write):
+def stale_write(write: str) -> tuple:
+    """(method, path, body) of a write; a merge's body names a new guest."""
     method, path, body = STALE_WRITES[write]
     if write == "merge":
         guest_id, guest = new_guest()
         add(guest, guest_id, SHAKERS, 1)
         body = {"guest_token": guest.token}
+    return method, path, body
+
+
+@pytest.mark.parametrize("write", STALE_WRITES)
+def test_a_write_with_a_stale_if_match_is_412_and_changes_nothing(cart, write):
+    method, path, body = stale_write(write)
     stale = etag(cart)
     add(cart, "alice", LOAFERS, 1)
     lines, current = cart_lines("alice"), etag(cart)
@@ -187,11 +193,7 @@ def test_a_write_with_a_stale_if_match_is_412_and_changes_nothing(cart, write):
 
 @pytest.mark.parametrize("write", STALE_WRITES)
 def test_a_write_with_the_current_if_match_runs(cart, write):
-    method, path, body = STALE_WRITES[write]
-    if write == "merge":
-        guest_id, guest = new_guest()
-        add(guest, guest_id, SHAKERS, 1)
-        body = {"guest_token": guest.token}
+    method, path, body = stale_write(write)
 
     response = getattr(cart, method)(
         path, body, format="json", HTTP_IF_MATCH=f'"1-0000000000000000", {etag(cart)}'

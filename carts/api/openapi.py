@@ -74,11 +74,14 @@ IF_NONE_MATCH = header(
     "If-None-Match",
     "The ETags the client holds: 304 without a body when the cart's is one.",
 )
-IDEMPOTENCY_KEY = header(
+IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    "Run this request once: 1-255 visible ASCII characters, or a quoted "
-    "sf-string. A repeat by the same caller, on the same path with the same "
-    "body, gets the first answer (Idempotent-Replayed: true) for "
+    # The unquoted form; a quoted sf-string is accepted too.
+    {"type": "string", "pattern": "^[!-~]{1,255}$"},
+    OpenApiParameter.HEADER,
+    description="Run this request once: 1-255 visible ASCII characters, or a "
+    "quoted sf-string. A repeat by the same caller, on the same path with the "
+    "same body, gets the first answer (Idempotent-Replayed: true) for "
     "CART_IDEMPOTENCY_TTL (24 h); another body or path: 422.",
 )
 
