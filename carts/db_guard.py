@@ -32,7 +32,9 @@ from functools import cache
 
 import psycopg2
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import OperationalError
+from django.dispatch import receiver
 from psycopg2 import extensions
 
 
@@ -100,6 +102,12 @@ class Bulkhead:
 def bulkhead() -> Bulkhead:
     """This process's bulkhead, sized by the settings."""
     return Bulkhead(settings.DATABASE_BULKHEAD, settings.DATABASE_BULKHEAD_WAIT)
+
+
+@receiver(setting_changed)
+def _resize_bulkhead(*, setting: str, **kwargs) -> None:
+    if setting in ("DATABASE_BULKHEAD", "DATABASE_BULKHEAD_WAIT"):
+        bulkhead.cache_clear()
 
 
 @contextmanager

@@ -110,19 +110,15 @@ def test_nested_database_calls_share_one_slot_and_only_shorten_the_timeout(
     settings, db
 ):
     settings.DATABASE_BULKHEAD = 1
-    db_guard.bulkhead.cache_clear()
-    try:
-        with database_call(timeout=5):
-            connection.ensure_connection()
-            with database_call(timeout=10):
-                state = db_guard._local.state
-                assert state.timeout == 5
-                with database_call(timeout=1):
-                    assert state.timeout == 1
-                connection.ensure_connection()  # no second slot: no refusal
-            assert (state.admitted, state.timeout) == (True, 5)
-            assert len(db_guard.bulkhead()._holders) == 1
-        assert (state.admitted, state.timeout) == (False, None)
-        assert db_guard.bulkhead()._holders == set()
-    finally:
-        db_guard.bulkhead.cache_clear()
+    with database_call(timeout=5):
+        connection.ensure_connection()
+        with database_call(timeout=10):
+            state = db_guard._local.state
+            assert state.timeout == 5
+            with database_call(timeout=1):
+                assert state.timeout == 1
+            connection.ensure_connection()  # no second slot: no refusal
+        assert (state.admitted, state.timeout) == (True, 5)
+        assert len(db_guard.bulkhead()._holders) == 1
+    assert (state.admitted, state.timeout) == (False, None)
+    assert db_guard.bulkhead()._holders == set()
