@@ -165,20 +165,15 @@ def wait_for_server(connection) -> None:
         limit = state.timeout if limit is None else min(limit, state.timeout)
     started = time.monotonic()
     deadline = None if limit is None else started + limit
-    poller = select.poll()
-    fd = connection.fileno()
     state.waiting_since = started
     try:
         while True:
             polled = connection.poll()
             if polled == extensions.POLL_OK:
                 return
-            # fileno() changes while libpq tries the addresses of a host.
-            if connection.fileno() != fd:
-                poller.unregister(fd)
-                fd = connection.fileno()
+            poller = select.poll()  # the socket changes while libpq connects
             poller.register(
-                fd,
+                connection.fileno(),
                 select.POLLIN if polled == extensions.POLL_READ else select.POLLOUT,
             )
             if deadline is None:
