@@ -86,8 +86,8 @@ class Bulkhead:
                 remaining = min(give_up_at, stalled_at) - time.monotonic()
                 if remaining <= 0:
                     raise DatabaseBusy(
-                        f"The database is not answering: all {self.slots} slots "
-                        "for work waiting on it are taken."
+                        f"The database is not answering in time: all {self.slots}"
+                        " slots for work on it are taken."
                     )
                 self._changed.wait(remaining)
             self._holders.add(state)

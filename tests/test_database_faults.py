@@ -222,11 +222,14 @@ def survive(name: str, fault, cluster: Cluster, server: Gunicorn, token: str) ->
         time.sleep(1)  # traffic through the recovered database
 
     during = [a for sent, *_, a in traffic.cart if started <= sent < ended]
+    # Probes sent during the fault and until the service answered again.
+    probes = [a for sent, a in traffic.health if started <= sent < ended + recovery]
     measured = {
         "cart requests during the fault": len(during),
         "their answers": dict(Counter(answer.status for answer in during)),
         "max cart answer s": max(answer.seconds for answer in during),
-        "max healthz s": max(answer.seconds for _, answer in traffic.health),
+        "healthz probes": len(probes),
+        "max healthz s": max(answer.seconds for answer in probes),
         "readyz 503 after s": readyz_503,
         "recovery s": recovery,
     }
@@ -240,6 +243,7 @@ def survive(name: str, fault, cluster: Cluster, server: Gunicorn, token: str) ->
         if answer.status == 503:
             assert answer.body["errors"][0]["code"] == "service_unavailable"
     assert {answer.status for _, answer in traffic.health} == {200}
+    assert len(probes) >= FAULT_SECONDS
     assert measured["max healthz s"] < 1
     assert ready.status == 503 and readyz_503 < 2
     assert set(readyz) == {503}
