@@ -13,8 +13,8 @@ ETag reads the version alone and answers 304.
     gunicorn --pythonpath bench floor:application   (from the project folder)
 
 Environment: DATABASE_URL, DJANGO_SECRET_KEY, CART_CURRENCY,
-CART_MAX_LINE_QUANTITY, CART_MAX_LINES, CART_IDEMPOTENCY_WAIT_MS (the
-service's variables, the same defaults).
+CART_MAX_LINE_QUANTITY, CART_MAX_LINES (the service's variables, the same
+defaults).
 """
 
 import json
@@ -32,7 +32,6 @@ CURRENCY = os.environ.get("CART_CURRENCY", "USD")
 MAX_QUANTITY = int(os.environ.get("CART_MAX_LINE_QUANTITY") or 1000)
 MAX_LINES = int(os.environ.get("CART_MAX_LINES") or 100)
 SECRET = os.environ["DJANGO_SECRET_KEY"]
-WAIT = f"{int(os.environ.get('CART_IDEMPOTENCY_WAIT_MS') or 5000)}ms"
 TTL = timedelta(hours=24)
 CENT = Decimal("0.01")
 JSON = [("Content-Type", "application/json")]
@@ -103,11 +102,10 @@ def _add(username: str, body: bytes, key: str | None):
             "request_hash": json.dumps([username, data], sort_keys=True),
             "now": now,
             "expired_before": now - TTL,
-            "wait": WAIT,
         }
         cursor.execute("BEGIN")
         try:
-            cursor.execute(sql.IDEMPOTENCY_CLAIM_SQL, claim)
+            cursor.execute(sql.IDEMPOTENCY_CLAIM, claim)
             if not cursor.fetchone()[0]:
                 cursor.execute(
                     "SELECT status, body, etag FROM carts_idempotencyrecord"

@@ -136,15 +136,16 @@ def manage(env: dict, *args: str) -> None:
 
 
 def seed(connection, products: list[str]) -> str:
-    """10,000 users with 3 lines each and a staff account; returns its token."""
+    """10,000 users with 3 lines each (and their cart rows) and a staff
+    account; returns its token."""
     token = secrets.token_hex(20)
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO carts_user (password, is_superuser, username, first_name,
-              last_name, email, is_staff, is_active, date_joined, is_guest)
+              last_name, email, is_staff, is_active, date_joined)
             SELECT '!', false, 'user' || lpad(i::text, 5, '0'), '', '', '',
-              false, true, now(), false
+              false, true, now()
             FROM generate_series(1, %(users)s) i;
             INSERT INTO carts_cartitem (user_id, product_id, quantity,
               created_at, updated_at)
@@ -155,8 +156,8 @@ def seed(connection, products: list[str]) -> str:
             INSERT INTO carts_cart (user_id, version, updated_at)
             SELECT id, 1, now() FROM carts_user;
             INSERT INTO carts_user (password, is_superuser, username, first_name,
-              last_name, email, is_staff, is_active, date_joined, is_guest)
-            VALUES ('!', false, %(staff)s, '', '', '', true, true, now(), false);
+              last_name, email, is_staff, is_active, date_joined)
+            VALUES ('!', false, %(staff)s, '', '', '', true, true, now());
             INSERT INTO authtoken_token (key, user_id, created)
             SELECT %(token)s, id, now() FROM carts_user WHERE username = %(staff)s;
             ANALYZE;

@@ -3,7 +3,8 @@
 A request sent with a key runs once: in one transaction it claims the key
 (carts.sql: INSERT ... ON CONFLICT), makes its change and stores its answer.
 A repeat waits on the claim until the first commits and gets the stored
-answer, or, past CART_IDEMPOTENCY_WAIT_MS, IdempotencyKeyInUse. An error
+answer, or, past the connection's lock_timeout (DATABASE_LOCK_TIMEOUT),
+IdempotencyKeyInUse. An error
 rolls the claim back with the change: nothing is stored, a retry runs again.
 """
 
@@ -58,19 +59,15 @@ def _claim(caller_id: int, key: str, request_hash: str) -> bool:
         "expired_before": connection.ops.adapt_datetimefield_value(
             now - timedelta(seconds=settings.CART_IDEMPOTENCY_TTL)
         ),
-        "wait": f"{settings.CART_IDEMPOTENCY_WAIT_MS}ms",
     }
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            cursor.execute(sql.IDEMPOTENCY_CLAIM, params)
-            return cursor.fetchone() is not None
         try:
-            cursor.execute(sql.IDEMPOTENCY_CLAIM_SQL, params)
+            cursor.execute(sql.IDEMPOTENCY_CLAIM, params)
         except OperationalError as error:
             if getattr(error.__cause__, "pgcode", None) == _LOCK_NOT_AVAILABLE:
                 raise IdempotencyKeyInUse() from None
             raise
-        return cursor.fetchone()[0]
+        return cursor.fetchone() is not None
 
 
 def _stored(caller_id: int, key: str, request_hash: str) -> Answer:

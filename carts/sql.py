@@ -169,33 +169,18 @@ CLEAR_SQL = _one_round_trip(_clear_lines(_IF_MATCH.format(version=_LINES_CART_VE
 # take over one older than the TTL. A row when claimed; none when a live
 # record holds the key (then read it). A duplicate whose first is still
 # running waits here on the unique index until that one commits (then: a live
-# record to replay) or rolls back (then: claimed). The ORM cannot say "insert,
-# or update only if expired". {source}: where the values come from.
-_IDEMPOTENCY_CLAIM = """
+# record to replay) or rolls back (then: claimed), at most the connection's
+# lock_timeout (DATABASE_LOCK_TIMEOUT). The ORM cannot say "insert, or update
+# only if expired". (SQLite wants a WHERE before ON CONFLICT in INSERT SELECT.)
+IDEMPOTENCY_CLAIM = """
     INSERT INTO carts_idempotencyrecord
       (caller_id, key, request_hash, status, body, etag, created_at)
-    SELECT %(caller)s, %(key)s, %(request_hash)s, NULL, '', '', %(now)s
-    {source} WHERE true  -- SQLite needs a WHERE before ON CONFLICT
+    SELECT %(caller)s, %(key)s, %(request_hash)s, NULL, '', '', %(now)s WHERE true
     ON CONFLICT (caller_id, key) DO UPDATE
       SET request_hash = excluded.request_hash, status = NULL, body = '',
           etag = '', created_at = excluded.created_at
       WHERE carts_idempotencyrecord.created_at < %(expired_before)s
     RETURNING 1
-"""
-
-IDEMPOTENCY_CLAIM = _IDEMPOTENCY_CLAIM.format(source="")  # SQLite: one writer
-
-# PostgreSQL: the wait is bounded by lock_timeout, set to %(wait)s for this
-# statement only: `wait` sets it before the insert can wait (the insert reads
-# its row from `wait`), and the outer SELECT sets it back once the insert is
-# done, so the cart write that follows waits for locks as usual.
-IDEMPOTENCY_CLAIM_SQL = f"""
-    WITH wait AS (
-      SELECT current_setting('lock_timeout') AS previous,
-             set_config('lock_timeout', %(wait)s, true)
-    ), claim AS ({_IDEMPOTENCY_CLAIM.format(source="FROM wait")})
-    SELECT EXISTS (SELECT 1 FROM claim),
-           set_config('lock_timeout', (SELECT previous FROM wait), true)
 """
 
 

@@ -152,8 +152,7 @@ def test_a_valid_key_is_accepted(alice, key):
     assert add_once(alice, key)["Idempotent-Replayed"] == "true"
 
 
-def test_a_repeat_past_the_wait_for_its_first_is_409_then_runs(alice, settings):
-    settings.CART_IDEMPOTENCY_WAIT_MS = 200
+def test_a_repeat_past_the_wait_for_its_first_is_409_then_runs(alice):
     # The first request, still running: its claim is not committed yet.
     first = psycopg2.connect(database_url_for_tests())
     try:
