@@ -14,6 +14,7 @@ CHECKS = [
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
+    "response_headers_conformance",
 ]
 # Per operation; all four phases (examples, coverage, fuzzing, stateful) run.
 MAX_EXAMPLES = 50

@@ -8,7 +8,8 @@ from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
 
-from ..domain.errors import CartError, ErrorKind
+from ..domain.errors import CartError, ErrorKind, PreconditionFailed
+from .conditional import cart_etag
 
 # Each kind of domain error as an HTTP status; the code is the domain's.
 HTTP_STATUS = {
@@ -17,6 +18,8 @@ HTTP_STATUS = {
     ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorKind.LIMIT: status.HTTP_409_CONFLICT,
     ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.PRECONDITION: status.HTTP_412_PRECONDITION_FAILED,
+    ErrorKind.REUSED: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 
@@ -40,8 +43,9 @@ class ServiceUnavailable(APIException):
 
 
 class CartExceptionHandler(ExceptionHandler):
-    """Adds two rules to the standard handler: a domain error is answered with
-    its kind's status and its code, a database outage is a 503."""
+    """Adds three rules to the standard handler: a domain error is answered
+    with its kind's status and its code, a database outage is a 503, and a
+    412 carries the cart's current ETag."""
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, CartError):
@@ -51,6 +55,13 @@ class CartExceptionHandler(ExceptionHandler):
         if isinstance(exc, (OperationalError, InterfaceError)):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
+
+    def get_headers(self, exc: APIException) -> dict:
+        headers = super().get_headers(exc)
+        if isinstance(self.exc, PreconditionFailed):
+            values = self.exc.values
+            headers["ETag"] = cart_etag(values["user_id"], values["version"])
+        return headers
 
     def report_exception(self, exc: APIException, response) -> None:
         # An outage is expected and says nothing about the code: one line per
