@@ -159,13 +159,15 @@ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
 )
 # The bulkhead (carts.db_guard): requests of one process using the database
 # at once. One fewer than gunicorn's threads, so that one thread is always free
-# for probes and fast refusals. A request that finds every slot taken waits at
-# most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot holder has
-# waited that long for the server.
+# for probes and fast refusals. A request that finds every slot taken waits
+# for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
+# holder has waited DATABASE_STALL_AFTER seconds for the server (stalled, not
+# busy: a loaded server answers each round trip well within a second).
 DATABASE_BULKHEAD = env_int(
     "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
 )
-DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 0.25)
+DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 3)
+DATABASE_STALL_AFTER = float(os.environ.get("DATABASE_STALL_AFTER") or 1)
 
 # Each PostgreSQL connection caches token lookups and LISTENs for the changes
 # that empty its cache (carts.auth.token_cache). Switch it off where LISTEN

@@ -14,9 +14,10 @@ still acknowledges every packet.
 Bulkhead: `database_call()` marks a unit of work (an HTTP request, a gRPC
 call). From its first use of the database to its end it holds one of
 DATABASE_BULKHEAD slots of the process. When every slot is taken it waits for
-one, briefly: while the database answers, slots free up within milliseconds.
-Once a slot holder has waited DATABASE_BULKHEAD_WAIT for the server, the
-database is stalled rather than busy, and new work is refused at once
+one (at most DATABASE_BULKHEAD_WAIT): while the database answers, slots free
+up within milliseconds, also when it is merely slow under load. Once a slot
+holder has waited DATABASE_STALL_AFTER for the server, the database is
+stalled rather than busy, and new work is refused at once
 (`DatabaseBusy`, another 503) instead of queueing behind the stuck ones, so the
 threads left over keep answering probes and refusals.
 
@@ -67,22 +68,27 @@ _local = _Local()
 
 
 class Bulkhead:
-    """At most `slots` units of work use the database at once; see the module."""
+    """At most `slots` units of work use the database at once; see the module.
 
-    def __init__(self, slots: int, patience: float):
+    A unit that finds every slot taken waits for one, at most `max_wait`
+    seconds, but not at all once a holder has waited `stall_after` seconds for
+    the server: a busy database frees slots, a stalled one does not."""
+
+    def __init__(self, slots: int, stall_after: float, max_wait: float):
         self.slots = slots
-        self.patience = patience
+        self.stall_after = stall_after
+        self.max_wait = max_wait
         self._changed = threading.Condition()
         self._holders: set[_ThreadState] = set()
 
     def acquire(self, state: _ThreadState) -> None:
         with self._changed:
-            give_up_at = time.monotonic() + self.patience
+            give_up_at = time.monotonic() + self.max_wait
             while len(self._holders) >= self.slots:
                 # Read without their lock: a stale value only moves the
                 # decision by one poll.
                 waits = [s.waiting_since for s in self._holders if s.waiting_since]
-                stalled_at = min(waits, default=give_up_at) + self.patience
+                stalled_at = min(waits, default=give_up_at) + self.stall_after
                 remaining = min(give_up_at, stalled_at) - time.monotonic()
                 if remaining <= 0:
                     raise DatabaseBusy(
@@ -101,12 +107,20 @@ class Bulkhead:
 @cache
 def bulkhead() -> Bulkhead:
     """This process's bulkhead, sized by the settings."""
-    return Bulkhead(settings.DATABASE_BULKHEAD, settings.DATABASE_BULKHEAD_WAIT)
+    return Bulkhead(
+        settings.DATABASE_BULKHEAD,
+        stall_after=settings.DATABASE_STALL_AFTER,
+        max_wait=settings.DATABASE_BULKHEAD_WAIT,
+    )
 
 
 @receiver(setting_changed)
 def _resize_bulkhead(*, setting: str, **kwargs) -> None:
-    if setting in ("DATABASE_BULKHEAD", "DATABASE_BULKHEAD_WAIT"):
+    if setting in (
+        "DATABASE_BULKHEAD",
+        "DATABASE_BULKHEAD_WAIT",
+        "DATABASE_STALL_AFTER",
+    ):
         bulkhead.cache_clear()
 
 

@@ -4,7 +4,8 @@ from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -34,6 +35,21 @@ def _fresh_throttle_cache(settings, tmp_path):
             "LOCATION": str(tmp_path / "throttle"),
         },
     }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_statement_deadlines_for_the_suite_itself():
+    """The suite's own connections run its set-up and tear-down (a TRUNCATE of
+    every table after each transactional test), which on a loaded machine can
+    outlast the service's statement deadlines. The servers the tests start
+    keep the real defaults; tests of the deadlines set them themselves."""
+    with override_settings(
+        DATABASE_STATEMENT_TIMEOUT=0,
+        DATABASE_IDLE_IN_TRANSACTION_TIMEOUT=0,
+        DATABASE_QUERY_TIMEOUT=60,
+    ):
+        connections.close_all()  # reconnect with these
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import psycopg2
 import pytest
 from django.db import OperationalError, connection
 
+from cartproject import settings as project_settings
 from carts import db_guard
 from carts.db_guard import Bulkhead, DatabaseBusy, _ThreadState, database_call
 
@@ -19,6 +20,11 @@ LOAFERS = "L9ECAV7KIM"
 
 @pytest.mark.django_db(transaction=True)
 def test_every_connection_has_the_server_side_timeouts(settings):
+    # The settings module's defaults, which the suite's own connections
+    # override (tests/conftest.py).
+    for name in ("DATABASE_STATEMENT_TIMEOUT", "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"):
+        setattr(settings, name, getattr(project_settings, name))
+    connection.close()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('statement_timeout'),"
@@ -77,7 +83,7 @@ def holder(waiting_for: float | None = None) -> _ThreadState:
 
 
 def test_the_bulkhead_refuses_at_once_when_a_slot_holder_is_stuck():
-    bulkhead = Bulkhead(slots=2, patience=30)
+    bulkhead = Bulkhead(slots=2, stall_after=30, max_wait=30)
     bulkhead.acquire(holder())
     bulkhead.acquire(holder(waiting_for=31))
 
@@ -86,7 +92,7 @@ def test_the_bulkhead_refuses_at_once_when_a_slot_holder_is_stuck():
 
 
 def test_the_bulkhead_lets_work_wait_for_a_slot_that_frees_up():
-    bulkhead = Bulkhead(slots=1, patience=30)
+    bulkhead = Bulkhead(slots=1, stall_after=30, max_wait=30)
     busy = holder(waiting_for=0)
     bulkhead.acquire(busy)
     releaser = threading.Timer(0.1, bulkhead.release, [busy])
@@ -98,8 +104,8 @@ def test_the_bulkhead_lets_work_wait_for_a_slot_that_frees_up():
     assert bulkhead._holders == {waiting}
 
 
-def test_the_bulkhead_gives_up_waiting_after_its_patience():
-    bulkhead = Bulkhead(slots=1, patience=0.1)
+def test_the_bulkhead_gives_up_waiting_after_its_longest_wait():
+    bulkhead = Bulkhead(slots=1, stall_after=30, max_wait=0.1)
     bulkhead.acquire(holder())  # holds its slot, not waiting on the server
 
     with pytest.raises(DatabaseBusy):
