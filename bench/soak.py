@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.liveservice import ROOT, Gunicorn, manage, prepare_database
+from devtools.liveservice import ROOT, Gunicorn, manage, prepare_database
 
 DURATION = float(os.environ.get("SOAK_SECONDS", 120))
 WARM_UP = 20.0

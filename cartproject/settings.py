@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's assets, served by WhiteNoise: the docs work offline.
+    "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "carts",
 ]
@@ -178,6 +180,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN, and no
+    # badge fetched from the public validator: nothing leaves the host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "PREPROCESSING_HOOKS": ["carts.urls.schema_without_slash_variants"],
     # drf-standardized-errors' enums, named once instead of per endpoint.
     "ENUM_NAME_OVERRIDES": {

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from carts.models import CartItem, User
 
-from .liveservice import Gunicorn
+from devtools.liveservice import Gunicorn
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from .conftest import database_url_for_tests
-from .liveservice import Gunicorn
+from devtools.liveservice import Gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

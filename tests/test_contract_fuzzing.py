@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .conftest import database_url_for_tests
-from .liveservice import Gunicorn
+from devtools.liveservice import Gunicorn
 
 CHECKS = [
     "not_a_server_error",

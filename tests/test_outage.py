@@ -3,8 +3,8 @@ own, which the test stops and starts again under the running service."""
 
 import pytest
 
-from .liveservice import Gunicorn, prepare_database
-from .pgcluster import Cluster
+from devtools.liveservice import Gunicorn, prepare_database
+from devtools.pgcluster import Cluster
 
 pytestmark = pytest.mark.pg_server
 

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from carts.models import CartItem
 
 from .conftest import database_url_for_tests
-from .liveservice import ROOT, Gunicorn
+from devtools.liveservice import ROOT, Gunicorn
 
 LOAFERS = "L9ECAV7KIM"
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from .liveservice import ROOT
+from devtools.liveservice import ROOT
 
 
 def readme_production_env() -> dict[str, str]:
