@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from carts.urls import optional_slash
+from carts.api.urls import optional_slash
 
 urlpatterns = [
     # A newcomer's first request: the API's documentation.
@@ -13,8 +13,8 @@ urlpatterns = [
     *optional_slash(
         "api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"
     ),
-    path("", include("carts.urls")),
+    path("", include("carts.api.urls")),
 ]
 
-handler404 = "carts.views.json_not_found"
-handler500 = "carts.views.json_server_error"
+handler404 = "carts.api.views.json_not_found"
+handler500 = "carts.api.views.json_server_error"
