@@ -1,3 +1,4 @@
+import os
 from urllib.parse import quote
 
 import pytest
@@ -7,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from carts.models import CartItem, User
-
+from devtools.browser import CHROMIUM
 from devtools.liveservice import Gunicorn
 
 
@@ -94,3 +95,23 @@ def live_service(transactional_db, tmp_path):
     """The real service (gunicorn, 2 workers) on the test database."""
     with Gunicorn(database_url_for_tests(), tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def cart_service(live_service) -> str:
+    """The base URL of gunicorn serving the project on the test database."""
+    return f"http://127.0.0.1:{live_service.port}"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium; a missing one fails the test in CI, skips it elsewhere."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing: as root, run scripts/ensure-browser "
+        "(apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)

@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import database_url_for_tests
 from devtools.liveservice import Gunicorn
+
+from .conftest import database_url_for_tests
 
 CHECKS = [
     "not_a_server_error",

@@ -12,9 +12,9 @@ import pytest
 from django.db import connection, transaction
 
 from carts.models import CartItem
+from devtools.liveservice import ROOT, Gunicorn
 
 from .conftest import database_url_for_tests
-from devtools.liveservice import ROOT, Gunicorn
 
 LOAFERS = "L9ECAV7KIM"
 
