@@ -88,8 +88,13 @@ def error_responses(
 RequestTooLargeResponse = error_response("RequestTooLarge", 413, ["request_too_large"])
 
 
+# DRF's CharField refuses a NUL character (400 `null_characters_not_allowed`).
+NO_NUL_CHARACTER = "^[^\\x00]*$"
+
+
 class StrictInputSchema(OpenApiSerializerExtension):
-    """A strict input body documents that it takes no other member."""
+    """A strict input body documents that it takes no other member, and that
+    its strings hold no NUL character."""
 
     target_class = "carts.api.serializers.StrictInputSerializer"
     match_subclasses = True
@@ -98,6 +103,15 @@ class StrictInputSchema(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(
             self.target, direction, bypass_extensions=True
         )
+        for member in schema["properties"].values():
+            if member.get("type") == "string":
+                member.setdefault("pattern", NO_NUL_CHARACTER)
+        serializer_class = (
+            self.target if isinstance(self.target, type) else type(self.target)
+        )
+        if serializer_class.__doc__ is None:
+            # Not the base class's docstring, which is about its internals.
+            schema.pop("description", None)
         return {**schema, "additionalProperties": False}
 
 
