@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
         # Every body refuses unknown members, some requests as a whole: document
         # those errors too.
         "carts.api.openapi.document_validation_codes",
+        # Every operation that takes a body needs one.
+        "carts.api.openapi.require_request_bodies",
     ],
 }
 

@@ -114,8 +114,12 @@ def cart_item_set_or_remove(
     ):
         return None
     facts = _diagnose(username, product_id)
-    if not settings.CART_AUTO_CREATE_USERS and not facts.user_exists:
-        raise UserNotFound(user_id=username)
+    if not facts.user_exists:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=username)
+        # A PUT is a write, whatever the quantity: an id that can never be a
+        # cart is refused as for quantity >= 1.
+        rules.check_user_id(username)
     if not facts.product_exists:
         raise ProductNotFound(product_id=product_id)
     return None

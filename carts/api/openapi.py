@@ -20,6 +20,7 @@ from rest_framework.exceptions import APIException, NotFound
 from rest_framework.status import is_server_error
 
 from ..domain.errors import CartError, ErrorKind
+from ..domain.rules import USERNAME_MAX_LENGTH
 from .errors import http_status
 
 
@@ -34,26 +35,27 @@ def path_parameter(name: str, description: str, example: str) -> OpenApiParamete
 
 
 USER_ID = path_parameter("user_id", "The cart owner's username.", "demo")
+# A write may create the cart's owner, so its id must be able to be a username
+# (400 `invalid_user_id`); reads and deletes take any id.
+USER_ID_FOR_WRITE = OpenApiParameter(
+    "user_id",
+    {"type": "string", "maxLength": USERNAME_MAX_LENGTH, "pattern": r"^[\w.@+-]+$"},
+    OpenApiParameter.PATH,
+    description="The cart owner's username: at most "
+    f"{USERNAME_MAX_LENGTH} letters, digits and @.+-_.",
+    examples=[OpenApiExample("demo", value="demo")],
+)
 PRODUCT_ID = path_parameter(
     "product_id", "A product id, 1 to 64 characters.", "L9ECAV7KIM"
 )
-# Seed clients may send the add's fields as query parameters instead of a body.
-ADD_QUERY = [
-    OpenApiParameter(
-        "product_id",
-        str,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Instead of a body (seed clients): the product to add.",
-    ),
-    OpenApiParameter(
-        "quantity",
-        int,
-        OpenApiParameter.QUERY,
-        required=False,
-        description="Instead of a body, with product_id: units to add (default 1).",
-    ),
-]
+# Seed clients may send the add's fields as query parameters instead of a body;
+# not as parameters of the document, which cannot say "one or the other" (both
+# are a 400), so a client that follows the document sends a body.
+ADD_DESCRIPTION = (
+    "Seed clients may instead send `product_id` and `quantity` as query "
+    "parameters and no body, with the same meaning and validation; a body and "
+    "such query parameters together are a 400 (`body_and_query`)."
+)
 # A path whose id does not match the route (it holds a NUL, or an encoded
 # slash) never reaches the view: Django's JSON 404, code `not_found`.
 UNMATCHED_PATH = NotFound
@@ -133,7 +135,7 @@ class StrictInputSchema(OpenApiSerializerExtension):
             self.target, direction, bypass_extensions=True
         )
         for member in schema["properties"].values():
-            if member.get("type") == "string":
+            if member.get("type") == "string" and "enum" not in member:
                 member.setdefault("pattern", NO_NUL_CHARACTER)
         serializer_class = (
             self.target if isinstance(self.target, type) else type(self.target)
@@ -142,6 +144,21 @@ class StrictInputSchema(OpenApiSerializerExtension):
             # Not the base class's docstring, which is about its internals.
             schema.pop("description", None)
         return {**schema, "additionalProperties": False}
+
+
+class CartMergeInputSchema(StrictInputSchema):
+    """Exactly one of the two sources (else 400 `merge_source_required`): with
+    both or neither, both or none of these match."""
+
+    target_class = "carts.api.serializers.CartMergeInput"
+    match_subclasses = False
+    priority = 1
+
+    def map_serializer(self, auto_schema, direction):
+        return {
+            **super().map_serializer(auto_schema, direction),
+            "oneOf": [{"required": ["guest_token"]}, {"required": ["from_user_id"]}],
+        }
 
 
 _UNKNOWN_FIELD = {
@@ -189,4 +206,14 @@ def document_validation_codes(result, generator, request, public):
             component = f"{operation}RequestErrorComponent"
             schemas[component] = _request_error(VALIDATION_CODES[operation])
             items["oneOf"].append({"$ref": f"#/components/schemas/{component}"})
+    return result
+
+
+def require_request_bodies(result, generator, request, public):
+    """drf-spectacular hook: every operation that takes a body needs one (the
+    merge's members are each optional, but one of them must be there)."""
+    for path_item in result["paths"].values():
+        for operation in path_item.values():
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
     return result

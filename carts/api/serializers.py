@@ -52,7 +52,10 @@ def _shared_fields(serializer_class: type[StrictInputSerializer]):
 
 
 class CartItemAddInput(StrictInputSerializer):
-    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    # Ids are matched exactly, as in paths: no whitespace is trimmed.
+    product_id = serializers.CharField(
+        min_length=1, max_length=PRODUCT_ID_MAX_LENGTH, trim_whitespace=False
+    )
     quantity = StrictIntegerField(min_value=1, default=1)
 
 
@@ -70,7 +73,10 @@ class QueryIntegerField(serializers.IntegerField):
 class CartItemAddQuery(StrictInputSerializer):
     """The add's two fields as query parameters, for seed clients."""
 
-    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    # Ids are matched exactly, as in paths: no whitespace is trimmed.
+    product_id = serializers.CharField(
+        min_length=1, max_length=PRODUCT_ID_MAX_LENGTH, trim_whitespace=False
+    )
     quantity = QueryIntegerField(min_value=1, default=1)
 
 
@@ -79,8 +85,12 @@ class CartItemSetInput(StrictInputSerializer):
 
 
 class CartMergeInput(StrictInputSerializer):
-    guest_token = serializers.CharField(required=False, min_length=1, max_length=64)
-    from_user_id = serializers.CharField(required=False, min_length=1, max_length=150)
+    guest_token = serializers.CharField(
+        required=False, min_length=1, max_length=64, trim_whitespace=False
+    )
+    from_user_id = serializers.CharField(
+        required=False, min_length=1, max_length=150, trim_whitespace=False
+    )
     mode = serializers.ChoiceField(choices=["sum", "max"], default="sum")
 
     def validate(self, attrs):

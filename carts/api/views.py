@@ -23,7 +23,14 @@ from ..domain.errors import (
 from ..domain.rules import MergeMode
 from ..owners import NewOwner, new_owner_for
 from .errors import ServiceUnavailable, json_error
-from .openapi import ADD_QUERY, PRODUCT_ID, UNMATCHED_PATH, USER_ID, error_responses
+from .openapi import (
+    ADD_DESCRIPTION,
+    PRODUCT_ID,
+    UNMATCHED_PATH,
+    USER_ID,
+    USER_ID_FOR_WRITE,
+    error_responses,
+)
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (
     CartItemAddInput,
@@ -92,7 +99,8 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_add",
-        parameters=[USER_ID, *ADD_QUERY],
+        description=ADD_DESCRIPTION,
+        parameters=[USER_ID_FOR_WRITE],
         request=CartItemAddInput,
         responses={
             200: CartLineOutput,
@@ -140,7 +148,7 @@ class CartItemView(APIView):
 
     @extend_schema(
         operation_id="cart_item_set",
-        parameters=[USER_ID, PRODUCT_ID],
+        parameters=[USER_ID_FOR_WRITE, PRODUCT_ID],
         request=CartItemSetInput,
         responses={
             200: CartLineOutput,
@@ -179,7 +187,7 @@ class CartMergeView(APIView):
 
     @extend_schema(
         operation_id="cart_merge",
-        parameters=[USER_ID],
+        parameters=[USER_ID_FOR_WRITE],
         request=CartMergeInput,
         responses={
             200: CartMergeOutput,
