@@ -6,11 +6,11 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from carts.demo import LOAFERS, MUG, SHAKERS
+from carts.demo import TANK_TOP as TANK
 from carts.models import Cart, Product, User
 
 from .conftest import cart_lines, error_codes
-
-LOAFERS, MUG, SHAKERS, TANK = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM", "66VCHSJNUP"
 
 
 def new_guest() -> tuple[str, APIClient]:

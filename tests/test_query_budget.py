@@ -6,9 +6,9 @@ the code issued would be counted too.
 
 import pytest
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from carts.demo import LOAFERS
 
-LOAFERS = "L9ECAV7KIM"
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(params=["owner", "staff"])

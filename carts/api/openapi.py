@@ -19,6 +19,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.status import is_server_error
 
+from ..demo import LOAFERS
 from ..domain.errors import CartError, ErrorKind
 from ..domain.rules import USERNAME_MAX_LENGTH
 from .errors import http_status
@@ -45,9 +46,7 @@ USER_ID_FOR_WRITE = OpenApiParameter(
     f"{USERNAME_MAX_LENGTH} letters, digits and @.+-_.",
     examples=[OpenApiExample("demo", value="demo")],
 )
-PRODUCT_ID = path_parameter(
-    "product_id", "A product id, 1 to 64 characters.", "L9ECAV7KIM"
-)
+PRODUCT_ID = path_parameter("product_id", "A product id, 1 to 64 characters.", LOAFERS)
 # Seed clients may send the add's fields as query parameters instead of a body;
 # not as parameters of the document, which cannot say "one or the other" (both
 # are a 400), so a client that follows the document sends a body.

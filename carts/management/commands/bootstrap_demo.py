@@ -1,9 +1,11 @@
+import json
 import os
 import secrets
 
 from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
+from carts.demo import DEMO_LINE
 from carts.models import User
 
 
@@ -40,12 +42,13 @@ class Command(BaseCommand):
                 " (shown once; set CART_ADMIN_PASSWORD to choose it)"
             )
         self.stdout.write(f"shopper {shopper}: token {shopper_token.key}")
+        self.stdout.write(f"API docs {base_url}/api/docs")
         self.stdout.write("Try:")
         self.stdout.write(
             f"  curl -s -X POST {base_url}/cart/{shopper} "
             f"-H 'Authorization: Token {shopper_token.key}' "
             "-H 'Content-Type: application/json' "
-            """-d '{"product_id": "L9ECAV7KIM", "quantity": 8}'"""
+            f"-d '{json.dumps(DEMO_LINE)}'"
         )
         self.stdout.write(
             f"  curl -s {base_url}/cart/{shopper} "
