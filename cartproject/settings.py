@@ -7,6 +7,7 @@ a production configuration that would be insecure refuses to start.
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -159,7 +160,7 @@ WHITENOISE_USE_FINDERS = True
 # ---------------------------------------------------------------------------
 # REST framework, errors, OpenAPI
 # ---------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its "Token" scheme is what the 401 WWW-Authenticate names.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token check, without compiling an ORM query per request.

@@ -40,16 +40,23 @@ def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)
 
 
+class TokenClient(APIClient):
+    """An APIClient authenticated by a token, which it keeps with its user."""
+
+    user: User
+    token: str
+
+
 @pytest.fixture
 def make_client(db):
-    """make_client("alice", staff=False) -> an APIClient authenticated by token."""
+    """make_client("alice", staff=False) -> a TokenClient."""
 
-    def make(username: str, *, staff: bool = False) -> APIClient:
+    def make(username: str, *, staff: bool = False) -> TokenClient:
         user, _ = User.objects.get_or_create(
             username=username, defaults={"is_staff": staff}
         )
         token, _ = Token.objects.get_or_create(user=user)
-        client = APIClient()
+        client = TokenClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
         client.user = user
         client.token = token.key

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from carts.models import Product
 
-from .conftest import cart_lines
+from .conftest import TokenClient, cart_lines
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,9 +31,9 @@ def run_concurrently(count: int, request) -> list[int]:
         return list(pool.map(worker, range(count)))
 
 
-def token_client(source: APIClient) -> APIClient:
+def token_client(source: TokenClient) -> APIClient:
     client = APIClient()
-    client.credentials(**source._credentials)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {source.token}")
     return client
 
 

@@ -10,14 +10,14 @@ from carts.demo import LOAFERS, MUG, SHAKERS
 from carts.demo import TANK_TOP as TANK
 from carts.models import Cart, Product, User
 
-from .conftest import cart_lines, error_codes
+from .conftest import TokenClient, cart_lines, error_codes
 
 
-def new_guest() -> tuple[str, APIClient]:
+def new_guest() -> tuple[str, TokenClient]:
     response = APIClient().post("/guests")
     assert response.status_code == 201
     body = response.json()
-    client = APIClient()
+    client = TokenClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     client.token = body["token"]
     return body["user_id"], client

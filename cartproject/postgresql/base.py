@@ -21,8 +21,9 @@ class DatabaseWrapper(TokenCacheConnection, base.DatabaseWrapper):
     def close_if_health_check_failed(self) -> None:
         if (
             self.connection is not None
-            and self.health_check_enabled
-            and not self.health_check_done
+            # Django's own attributes, which django-stubs does not declare.
+            and self.health_check_enabled  # type: ignore[attr-defined]
+            and not self.health_check_done  # type: ignore[has-type]
             and self.drain()
         ):
             self.health_check_done = True
