@@ -10,7 +10,7 @@ from carts.demo import LOAFERS, MUG, SHAKERS
 from carts.demo import TANK_TOP as TANK
 from carts.models import Cart, Product, User
 
-from .conftest import TokenClient, cart_lines, error_codes
+from .conftest import TokenClient, add, cart_lines, error_codes
 
 
 def new_guest() -> tuple[str, TokenClient]:
@@ -21,16 +21,6 @@ def new_guest() -> tuple[str, TokenClient]:
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     client.token = body["token"]
     return body["user_id"], client
-
-
-def add(client, user_id, product_id, quantity):
-    response = client.post(
-        f"/cart/{user_id}",
-        {"product_id": product_id, "quantity": quantity},
-        format="json",
-    )
-    assert response.status_code in (200, 201), response.content
-    return response
 
 
 def merge(client, user_id, **body):
