@@ -8,7 +8,7 @@ matches, so a cart written during the purge is never purged.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,7 +26,7 @@ class PurgeReport:
     shopper_carts: int
 
 
-def stale_carts(now=None) -> dict[str, QuerySet]:
+def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     """The carts each rule expires, by rule."""
     now = now or timezone.now()
     guests = Cart.objects.filter(user__is_guest=True)
@@ -63,7 +63,7 @@ def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
     return PurgeReport(**counts)
 
 
-def _locked_batches(carts: QuerySet, batch_size: int) -> Iterator[list[int]]:
+def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
     """Owner ids of matching carts, a batch at a time, each batch locked in a
     transaction of its own while the caller expires it."""
     while True:

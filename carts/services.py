@@ -90,7 +90,8 @@ def cart_item_remove(*, username: str, product_id: str) -> int:
         sql.REMOVE_LINE, sql.REMOVE_SQL, username=username, product_id=product_id
     )
     if row is not None:
-        return row[-1]
+        version: int = row[-1]
+        return version
     if (
         not settings.CART_AUTO_CREATE_USERS
         and not _diagnose(username, product_id).user_exists
@@ -188,7 +189,7 @@ def _write_line(
     return LineWrite(line, bool(created), version)
 
 
-def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple | None:
+def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple[Any, ...] | None:
     """Run one write; the change's first row plus the new version, or None if
     it changed nothing."""
     params |= {
@@ -199,7 +200,8 @@ def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple | None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(one_trip_sql, params)
-            return cursor.fetchone()
+            row: tuple[Any, ...] | None = cursor.fetchone()
+            return row
         with transaction.atomic():
             cursor.execute(line_sql, params)
             rows = cursor.fetchall()

@@ -7,6 +7,7 @@ from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
 
 from ..domain.errors import CartError, ErrorKind
 
@@ -52,7 +53,7 @@ class CartExceptionHandler(ExceptionHandler):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 
-    def report_exception(self, exc: APIException, response) -> None:
+    def report_exception(self, exc: APIException, response: Response) -> None:
         # An outage is expected and says nothing about the code: one line per
         # request, not a traceback each.
         if isinstance(exc, ServiceUnavailable):

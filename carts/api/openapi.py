@@ -8,8 +8,11 @@ test (schemathesis) checks every answer against this document.
 """
 
 from collections import defaultdict
+from typing import Any
 
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
@@ -118,19 +121,21 @@ def error_responses(
 RequestTooLargeResponse = error_response("RequestTooLarge", 413, ["request_too_large"])
 
 
+Schema = dict[str, Any]  # an OpenAPI document, as drf-spectacular hooks get it
+
 # DRF's CharField refuses a NUL character (400 `null_characters_not_allowed`).
 NO_NUL_CHARACTER = "^[^\\x00]*$"
 
 
-class StrictInputSchema(OpenApiSerializerExtension):
+class StrictInputSchema(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
     """A strict input body documents that it takes no other member, and that
     its strings hold no NUL character."""
 
     target_class = "carts.api.serializers.StrictInputSerializer"
     match_subclasses = True
 
-    def map_serializer(self, auto_schema, direction):
-        schema = auto_schema._map_serializer(
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> Any:
+        schema = auto_schema._map_serializer(  # type: ignore[no-untyped-call]
             self.target, direction, bypass_extensions=True
         )
         for member in schema["properties"].values():
@@ -145,7 +150,7 @@ class StrictInputSchema(OpenApiSerializerExtension):
         return {**schema, "additionalProperties": False}
 
 
-class CartMergeInputSchema(StrictInputSchema):
+class CartMergeInputSchema(StrictInputSchema):  # type: ignore[no-untyped-call]
     """Exactly one of the two sources (else 400 `merge_source_required`): with
     both or neither, both or none of these match."""
 
@@ -153,7 +158,7 @@ class CartMergeInputSchema(StrictInputSchema):
     match_subclasses = False
     priority = 1
 
-    def map_serializer(self, auto_schema, direction):
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> Any:
         return {
             **super().map_serializer(auto_schema, direction),
             "oneOf": [{"required": ["guest_token"]}, {"required": ["from_user_id"]}],
@@ -172,7 +177,7 @@ _UNKNOWN_FIELD = {
 }
 
 
-def _request_error(codes: list[str]) -> dict:
+def _request_error(codes: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "description": "The request as a whole is invalid.",
@@ -185,7 +190,9 @@ def _request_error(codes: list[str]) -> dict:
     }
 
 
-def document_validation_codes(result, generator, request, public):
+def document_validation_codes(
+    result: Schema, generator: SchemaGenerator, request: Any, public: bool
+) -> Schema:
     """drf-spectacular hook: every body refuses unknown members (400
     `unknown_field`, `attr` naming the member), and some operations refuse a
     request as a whole (VALIDATION_CODES), so each validation error may also
@@ -208,7 +215,9 @@ def document_validation_codes(result, generator, request, public):
     return result
 
 
-def require_request_bodies(result, generator, request, public):
+def require_request_bodies(
+    result: Schema, generator: SchemaGenerator, request: Any, public: bool
+) -> Schema:
     """drf-spectacular hook: every operation that takes a body needs one (the
     merge's members are each optional, but one of them must be there)."""
     for path_item in result["paths"].values():

@@ -1,11 +1,15 @@
 """HTTP <-> service translation: validate, call one function, render."""
 
-from django.http import JsonResponse
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from .. import merge, owners, selectors, services
@@ -64,13 +68,14 @@ MERGE_ERRORS = (
 )
 
 
-def validated(serializer_class, data) -> dict:
+def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    fields: dict[str, Any] = serializer.validated_data
+    return fields
 
 
-def add_input(request) -> dict:
+def add_input(request: Request) -> dict[str, Any]:
     """The add's fields from the body, or from the query string for seed
     clients that send no body; both at once is a 400."""
     if not request.query_params:
@@ -83,11 +88,11 @@ def add_input(request) -> dict:
     return validated(CartItemAddQuery, request.query_params.dict())
 
 
-def new_owner(request) -> NewOwner | None:
+def new_owner(request: Request) -> NewOwner | None:
     return new_owner_for(staff=request.user.is_staff)
 
 
-def line_response(write) -> Response:
+def line_response(write: services.LineWrite) -> Response:
     return Response(
         CartLineOutput.render(write.line),
         status=status.HTTP_201_CREATED if write.created else status.HTTP_200_OK,
@@ -111,7 +116,7 @@ class CartView(APIView):
         },
         summary="Add a product; adding it again merges the quantities.",
     )
-    def post(self, request, user_id: str) -> Response:
+    def post(self, request: Request, user_id: str) -> Response:
         write = services.cart_item_add(
             username=user_id, new_owner=new_owner(request), **add_input(request)
         )
@@ -125,7 +130,7 @@ class CartView(APIView):
             **error_responses("CartGet", *CART_ERRORS),
         },
     )
-    def get(self, request, user_id: str) -> Response:
+    def get(self, request: Request, user_id: str) -> Response:
         return Response(CartOutput.render(selectors.cart_get(username=user_id)))
 
     @extend_schema(
@@ -136,7 +141,7 @@ class CartView(APIView):
             **error_responses("CartClear", *CART_ERRORS),
         },
     )
-    def delete(self, request, user_id: str) -> Response:
+    def delete(self, request: Request, user_id: str) -> Response:
         services.cart_clear(
             username=user_id, user_known=request.user.username == user_id
         )
@@ -158,7 +163,7 @@ class CartItemView(APIView):
         },
         summary="Set a line's quantity; 0 removes the line.",
     )
-    def put(self, request, user_id: str, product_id: str) -> Response:
+    def put(self, request: Request, user_id: str, product_id: str) -> Response:
         write = services.cart_item_set_or_remove(
             username=user_id,
             product_id=product_id,
@@ -177,7 +182,7 @@ class CartItemView(APIView):
             **error_responses("CartItemRemove", *CART_ERRORS, LineNotFound),
         },
     )
-    def delete(self, request, user_id: str, product_id: str) -> Response:
+    def delete(self, request: Request, user_id: str, product_id: str) -> Response:
         services.cart_item_remove(username=user_id, product_id=product_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -197,7 +202,7 @@ class CartMergeView(APIView):
         },
         summary="Merge a guest's cart into this cart (at login).",
     )
-    def post(self, request, user_id: str) -> Response:
+    def post(self, request: Request, user_id: str) -> Response:
         fields = validated(CartMergeInput, request.data)
         if "guest_token" in fields:
             guest = merge.guest_by_token(fields["guest_token"])
@@ -240,7 +245,7 @@ class GuestView(APIView):
             **error_responses("GuestCreate", ServiceUnavailable),
         },
     )
-    def post(self, request) -> Response:
+    def post(self, request: Request) -> Response:
         user_id, token = owners.guest_create()
         return Response(
             GuestOutput.render({"user_id": user_id, "token": token}),
@@ -259,7 +264,7 @@ class ProductListView(APIView):
             **error_responses("ProductList", ServiceUnavailable),
         },
     )
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         return Response(ProductOutput(selectors.product_list(), many=True).data)
 
 
@@ -277,7 +282,7 @@ class ProductDetailView(APIView):
             ),
         },
     )
-    def get(self, request, product_id: str) -> Response:
+    def get(self, request: Request, product_id: str) -> Response:
         product = selectors.product_get(product_id=product_id)
         if product is None:
             raise ProductNotFound(product_id=product_id)
@@ -292,7 +297,7 @@ class HealthView(APIView):
     throttle_classes = []  # probes, sent by the orchestrator
 
     @extend_schema(operation_id="healthz", responses={200: dict})
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
 
@@ -307,16 +312,18 @@ class ReadyView(APIView):
         operation_id="readyz",
         responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
     )
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         if not selectors.database_ready():
             raise ServiceUnavailable()
         return Response({"status": "ok"})
 
 
-def json_not_found(request, exception=None) -> JsonResponse:
+def json_not_found(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
     """Django's 404 for paths outside the API, in the API's error shape."""
     return json_error(404, "not_found", "Not found.")
 
 
-def json_server_error(request) -> JsonResponse:
+def json_server_error(request: HttpRequest) -> JsonResponse:
     return json_error(500, "error", "Server Error (500)")

@@ -1,8 +1,9 @@
 import json
 import os
 import secrets
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from rest_framework.authtoken.models import Token
 
 from carts.demo import DEMO_LINE
@@ -17,12 +18,14 @@ class Command(BaseCommand):
         "once, when the account is created."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--staff", default="staff", help="staff username")
         parser.add_argument("--shopper", default="demo", help="shopper username")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
-    def handle(self, *args, staff, shopper, base_url, **options):
+    def handle(
+        self, *args: Any, staff: str, shopper: str, base_url: str, **options: Any
+    ) -> None:
         staff_user, staff_created = User.objects.get_or_create(
             username=staff, defaults={"is_staff": True, "is_superuser": True}
         )
