@@ -149,8 +149,9 @@ def new_guest() -> tuple[str, str]:
 def test_adds_racing_a_merge_lose_no_unit(make_client, catalog):
     alice = make_client("alice")
     user_id, token = new_guest()
-    guest = APIClient()
+    guest = TokenClient()
     guest.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    guest.token = token
     guest.post(f"/cart/{user_id}", {"product_id": "L9ECAV7KIM"}, format="json")
     calls = iter(range(51))
     lock = threading.Lock()
@@ -184,8 +185,9 @@ def test_adds_racing_a_merge_lose_no_unit(make_client, catalog):
 def test_concurrent_identical_merges_apply_once(make_client, catalog):
     alice = make_client("alice")
     user_id, token = new_guest()
-    guest = APIClient()
+    guest = TokenClient()
     guest.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    guest.token = token
     added = guest.post(
         f"/cart/{user_id}", {"product_id": "L9ECAV7KIM", "quantity": 3}, format="json"
     )
