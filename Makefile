@@ -32,6 +32,7 @@ test: $(INSTALLED)
 pytest: $(INSTALLED)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/ensure-browser
+	scripts/ensure-iptables
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 ## lint: ruff (lint, format) and mypy (strict for carts/); settings in pyproject.toml

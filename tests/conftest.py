@@ -35,6 +35,14 @@ def _fresh_throttle_cache(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _bulkhead_as_wide_as_the_test(settings):
+    """In this process a test's threads are the server's threads, as many as
+    it starts; the bulkhead is sized for gunicorn's (tests/test_db_guard.py,
+    tests/test_database_faults.py)."""
+    settings.DATABASE_BULKHEAD = 1000
+
+
 @pytest.fixture
 def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -13,6 +14,7 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from .. import merge, owners, selectors, services
+from ..db_guard import database_call
 from ..domain.errors import (
     CartLineLimitExceeded,
     GuestAlreadyMerged,
@@ -313,7 +315,11 @@ class ReadyView(APIView):
         responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
     )
     def get(self, request: Request) -> Response:
-        if not selectors.database_ready():
+        # A stalled database is a 503 within about a second, so that a load
+        # balancer takes the instance out of rotation.
+        with database_call(timeout=settings.DATABASE_READY_TIMEOUT):
+            ready = selectors.database_ready()
+        if not ready:
             raise ServiceUnavailable()
         return Response({"status": "ok"})
 
