@@ -1,6 +1,6 @@
 """Settings for the cart service, read from the environment (12-factor).
 
-Every variable is documented in the README. Development defaults are safe;
+Every variable is documented in docs/configuration.md. Development defaults are safe;
 a production configuration that would be insecure refuses to start.
 """
 

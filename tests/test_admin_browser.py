@@ -50,7 +50,7 @@ def api(base_url: str, token: str, method: str, path: str, body=None):
 
 @pytest.fixture
 def demo_accounts(transactional_db, monkeypatch) -> tuple[int, str]:
-    """The operator's way in, as the README gives it: bootstrap_demo creates
+    """The operator's way in, as docs/admin.md gives it: bootstrap_demo creates
     `staff` (password from CART_ADMIN_PASSWORD) and the shopper `demo`."""
     call_command("loaddata", "catalog", verbosity=0)
     monkeypatch.setenv("CART_ADMIN_PASSWORD", ADMIN_PASSWORD)
