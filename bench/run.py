@@ -29,6 +29,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 OUT = ROOT / "bench" / "out"
+ETAGS = OUT / "etags.txt"
 CATALOG = ROOT / "carts" / "fixtures" / "catalog.json"
 TICKS = os.sysconf("SC_CLK_TCK")
 USERS = 10_000
@@ -37,7 +38,9 @@ STAFF = "bench-staff"
 # The hot line takes every add of a run; the default limit (1000) would refuse
 # most of them. Service and floor get the same limit.
 MAX_QUANTITY = 1_000_000_000
-WORKLOADS = ["add", "get", "mixed", "hot"]
+WORKLOADS = ["add", "get", "mixed", "hot", "add-key", "get-304"]
+# get-304 polls these users' carts with their current ETags (bench/out/etags.txt).
+POLLED_USERS = 500
 CONCURRENCY = [16, 64]
 # The floor's best configuration found here (see bench/README.md).
 FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
@@ -229,6 +232,7 @@ class Load:
             *("--duration", f"{seconds}s", "--timeout", "5s"),
             *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
             *(self.token, str(USERS), ",".join(self.products), HOT_USER),
+            str(ETAGS),
         ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -280,7 +284,22 @@ def profile(server, workload, concurrency, args) -> subprocess.Popen:
     )
 
 
+def fetch_etags(server: Server, token: str) -> None:
+    """The current ETag of each polled cart, for get-304 (bench/wrk/get-304.lua)."""
+    lines = []
+    for number in range(1, POLLED_USERS + 1):
+        user = f"user{number:05d}"
+        request = urllib.request.Request(
+            f"{server.url}/cart/{user}", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            lines.append(f"{user} {response.headers['ETag']}\n")
+    ETAGS.write_text("".join(lines))
+
+
 def run_cell(load, server, workload, concurrency, args, connection, postmaster):
+    if workload == "get-304":
+        fetch_etags(server, load.token)
     load.run(server, workload, concurrency, args.warmup)
     if workload == "hot":
         time.sleep(0.5)  # requests the warm-up left in flight

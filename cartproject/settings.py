@@ -281,6 +281,9 @@ CART_AUTO_CREATE_USERS = env_bool("CART_AUTO_CREATE_USERS", True)
 CART_GUEST_TTL = env_duration("CART_GUEST_TTL", "30d")
 CART_MERGED_GUEST_TTL = env_duration("CART_MERGED_GUEST_TTL", "7d")
 CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
+# Safe retries: how long a stored answer to an Idempotency-Key is kept. A
+# repeat waits for its first at most DATABASE_LOCK_TIMEOUT, then 409.
+CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector

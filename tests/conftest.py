@@ -1,4 +1,6 @@
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -141,3 +143,28 @@ def chromium() -> str:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def concurrently(count: int, request) -> list:
+    """Call `request()` in `count` threads at once, each on its own database
+    connection, opened before a barrier releases them together (so the burst
+    is of requests, not of connection setups); what each call returned."""
+    barrier = threading.Barrier(count)
+
+    def worker(_):
+        try:
+            connection.ensure_connection()
+            barrier.wait(timeout=60)
+            return request()
+        finally:
+            connection.close()  # each thread owns a real connection
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(worker, range(count)))
+
+
+def token_client(source: APIClient) -> APIClient:
+    """A new client (one per thread) with `source`'s credentials."""
+    client = APIClient()
+    client.credentials(**source._credentials)  # type: ignore[attr-defined]
+    return client

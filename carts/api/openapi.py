@@ -58,6 +58,58 @@ ADD_DESCRIPTION = (
     "parameters and no body, with the same meaning and validation; a body and "
     "such query parameters together are a 400 (`body_and_query`)."
 )
+
+
+def header(name: str, description: str, **kwargs: Any) -> OpenApiParameter:
+    return OpenApiParameter(
+        name, str, OpenApiParameter.HEADER, description=description, **kwargs
+    )
+
+
+# Conditional requests and safe retries (API.md v2), requests' headers...
+IF_MATCH = header(
+    "If-Match",
+    "Write only if the cart's ETag is one of these (strong comparison); "
+    "otherwise 412 precondition_failed and nothing changes. `*` matches any "
+    "cart. An unknown id's (empty) cart has an ETag too: a write with it "
+    "succeeds while that cart is still unchanged.",
+)
+IF_NONE_MATCH = header(
+    "If-None-Match",
+    "The ETags the client holds: 304 without a body when the cart's is one.",
+)
+IDEMPOTENCY_KEY_PATTERN = r'^(?:[!#-~][!-~]{0,254}|"(?:[ !#-\[\]-~]|\\["\\]){1,255}")$'
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    # 1-255 visible ASCII characters not beginning with a double quote, or a
+    # quoted sf-string (escapes \" and \\) whose value has 1-255 characters.
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    OpenApiParameter.HEADER,
+    description="Run this request once: 1-255 visible ASCII characters, or a "
+    "quoted sf-string. A repeat by the same caller, on the same path with the "
+    "same body, gets the first answer (Idempotent-Replayed: true) for "
+    "CART_IDEMPOTENCY_TTL (24 h); another body or path: 422.",
+)
+
+
+# ...and answers' headers, on the statuses that carry them.
+def etag_header(*statuses: int) -> OpenApiParameter:
+    return header(
+        "ETag",
+        "The cart's ETag (after a write): what GET /cart/<user_id> answers now.",
+        response=list(statuses),
+    )
+
+
+def replayed_header(*statuses: int) -> OpenApiParameter:
+    return header(
+        "Idempotent-Replayed",
+        "`true` on an answer stored for an earlier request with the same "
+        "Idempotency-Key.",
+        response=list(statuses),
+    )
+
+
 # A path whose id does not match the route (it holds a NUL, or an encoded
 # slash) never reaches the view: Django's JSON 404, code `not_found`.
 UNMATCHED_PATH = NotFound

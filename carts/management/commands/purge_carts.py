@@ -9,7 +9,8 @@ class Command(BaseCommand):
     help = (
         "Expire carts: delete guests untouched for CART_GUEST_TTL and merged "
         "guests after CART_MERGED_GUEST_TTL (with their lines and tokens), and "
-        "empty shoppers' carts untouched for CART_USER_CART_TTL. Works in "
+        "empty shoppers' carts untouched for CART_USER_CART_TTL, delete "
+        "stored Idempotency-Key answers after CART_IDEMPOTENCY_TTL. Works in "
         "batches, safe while the service serves; prints what it removed."
     )
 
@@ -31,5 +32,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"purge_carts {verb}: {report.guests} stale guests, "
             f"{report.merged_guests} merged guests, "
-            f"{report.shopper_carts} stale shopper carts emptied"
+            f"{report.shopper_carts} stale shopper carts emptied, "
+            f"{report.idempotency_records} expired idempotency records"
         )
