@@ -107,7 +107,9 @@ def rss_mib(pids: list[int]) -> dict[int, float]:
             status = Path(f"/proc/{pid}/status").read_text()
         except FileNotFoundError:
             continue
-        sizes[pid] = int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        if rss:  # not a kernel thread
+            sizes[pid] = int(rss[1]) / 1024
     return sizes
 
 
@@ -119,16 +121,15 @@ def ensure_wrk() -> str:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             sys.exit("bench: wrk is missing; install the Debian package 'wrk'")
         print("bench: installing wrk (apt-get install wrk)", file=sys.stderr)
-        quiet = {"stdout": subprocess.DEVNULL}
         apt = ["apt-get", "-qq", "-o", "DPkg::Lock::Timeout=300"]
-        subprocess.run([*apt, "update"], check=True, **quiet)
+        subprocess.run([*apt, "update"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(
             [*apt, "install", "-y", "--no-install-recommends", "wrk"],
             check=True,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            **quiet,
+            stdout=subprocess.DEVNULL,
         )
-    return shutil.which("wrk")
+    return shutil.which("wrk") or sys.exit("bench: wrk did not install")
 
 
 def manage(env: dict, *args: str) -> None:
@@ -238,6 +239,7 @@ class Load:
         )
         watchdog = threading.Timer(seconds + 30, process.kill)
         watchdog.start()
+        assert process.stdout is not None  # stdout=PIPE
         try:
             output = process.stdout.read().decode()
             _, status, usage = os.wait4(process.pid, 0)
@@ -413,10 +415,13 @@ def main() -> None:
     token = seed(connection, products)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        postmaster = int(_stat(cursor.fetchone()[0])[1])
+        row = cursor.fetchone()
+        assert row is not None
+        postmaster = int(_stat(row[0])[1])
     load = Load(binary, token, products)
-    service_command = [BIN / "gunicorn", "--config", "gunicorn.conf.py"]
-    floor_command = [BIN / "gunicorn", "--pythonpath", "bench", "floor:application"]
+    gunicorn = str(BIN / "gunicorn")
+    service_command = [gunicorn, "--config", "gunicorn.conf.py"]
+    floor_command = [gunicorn, "--pythonpath", "bench", "floor:application"]
     floor_command += args.floor_gunicorn.split()
     workloads = args.workloads.split(",")
     levels = [int(level) for level in args.concurrency.split(",")]
@@ -507,7 +512,7 @@ def machine() -> str:
     memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
     return (
         f"{os.cpu_count()} cores ({model[1] if model else 'unknown CPU'}), "
-        f"{int(memory[1]) / 2**20:.0f} GiB, Linux {platform.release()}"
+        f"{int(memory[1]) / 2**20 if memory else 0:.0f} GiB, Linux {platform.release()}"
     )
 
 
@@ -526,7 +531,7 @@ def meets(service: dict, floor: dict) -> str:
 
 def render(report: dict) -> str:
     cells = report["cells"]
-    pairs = {}
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
     for cell in cells:
         pairs.setdefault((cell["workload"], cell["concurrency"]), {})[
             cell["server"]

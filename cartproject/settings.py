@@ -1,17 +1,23 @@
 """Settings for the cart service, read from the environment (12-factor).
 
-Every variable is documented in the README. Development defaults are safe;
+Every variable is documented in docs/configuration.md. Development defaults are safe;
 a production configuration that would be insecure refuses to start.
 """
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Django's generic classes (ModelForm[Model], QuerySet[Model]) subscriptable at
+# run time, as the type annotations write them.
+django_stubs_ext.monkeypatch()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -69,6 +75,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's assets, served by WhiteNoise: the docs work offline.
+    "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "carts",
 ]
@@ -197,7 +205,7 @@ WHITENOISE_USE_FINDERS = True
 # ---------------------------------------------------------------------------
 # REST framework, errors, OpenAPI
 # ---------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its "Token" scheme is what the 401 WWW-Authenticate names.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token check, without compiling an ORM query per request.
@@ -233,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN, and no
+    # badge fetched from the public validator: nothing leaves the host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "PREPROCESSING_HOOKS": ["carts.api.urls.schema_without_slash_variants"],
     # drf-standardized-errors' enums, named once instead of per endpoint.
     "ENUM_NAME_OVERRIDES": {
@@ -252,6 +265,8 @@ SPECTACULAR_SETTINGS = {
         # Every body refuses unknown members, some requests as a whole: document
         # those errors too.
         "carts.api.openapi.document_validation_codes",
+        # Every operation that takes a body needs one.
+        "carts.api.openapi.require_request_bodies",
     ],
 }
 

@@ -28,8 +28,10 @@ of its connection; outside `database_call()` nothing is admitted or refused.
 import select
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import psycopg2
 from django.conf import settings
@@ -60,7 +62,7 @@ class _ThreadState:
 
 
 class _Local(threading.local):
-    def __init__(self):
+    def __init__(self) -> None:
         self.state = _ThreadState()
 
 
@@ -115,7 +117,7 @@ def bulkhead() -> Bulkhead:
 
 
 @receiver(setting_changed)
-def _resize_bulkhead(*, setting: str, **kwargs) -> None:
+def _resize_bulkhead(*, setting: str, **kwargs: Any) -> None:
     if setting in (
         "DATABASE_BULKHEAD",
         "DATABASE_BULKHEAD_WAIT",
@@ -125,7 +127,7 @@ def _resize_bulkhead(*, setting: str, **kwargs) -> None:
 
 
 @contextmanager
-def database_call(timeout: float | None = None):
+def database_call(timeout: float | None = None) -> Iterator[None]:
     """One unit of work on the database: it holds a bulkhead slot from its first
     use of the database to its end, and each of its waits for the server lasts
     at most `timeout` seconds (default DATABASE_QUERY_TIMEOUT). Nested blocks
@@ -155,7 +157,7 @@ def admit() -> None:
 
 
 @contextmanager
-def connecting(connect_timeout: float | None):
+def connecting(connect_timeout: float | None) -> Iterator[None]:
     """Bound the wait for a new connection (set-up and authentication included)
     by `connect_timeout` seconds: libpq ignores its own connect_timeout in
     green mode."""
@@ -166,7 +168,7 @@ def connecting(connect_timeout: float | None):
         _local.state.connect_timeout = None
 
 
-def wait_for_server(connection) -> None:
+def wait_for_server(connection: extensions.connection) -> None:
     """psycopg2's wait callback: poll the connection until its round trip is
     done, or raise DatabaseTimeout at the deadline (see the module)."""
     state = _local.state

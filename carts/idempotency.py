@@ -11,6 +11,7 @@ rolls the claim back with the change: nothing is stored, a retry runs again.
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
@@ -51,7 +52,7 @@ def answer_once(
 
 def _claim(caller_id: int, key: str, request_hash: str) -> bool:
     now = timezone.now()
-    params = {
+    params: dict[str, Any] = {
         "caller": caller_id,
         "key": key,
         "request_hash": request_hash,
@@ -81,4 +82,6 @@ def _stored(caller_id: int, key: str, request_hash: str) -> Answer:
     stored_hash, status, body, etag = record
     if stored_hash != request_hash:
         raise IdempotencyKeyReused()
+    if status is None:  # claimed, not yet answered: the first is still running
+        raise IdempotencyKeyInUse()
     return Answer(status, body, etag)

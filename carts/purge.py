@@ -9,7 +9,7 @@ matches, so a cart written during the purge is never purged.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -28,7 +28,7 @@ class PurgeReport:
     idempotency_records: int
 
 
-def stale_carts(now=None) -> dict[str, QuerySet]:
+def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     """The carts each rule expires, by rule."""
     now = now or timezone.now()
     guests = Cart.objects.filter(user__is_guest=True)
@@ -51,7 +51,9 @@ def stale_carts(now=None) -> dict[str, QuerySet]:
     return rules
 
 
-def expired_idempotency_records(now=None) -> QuerySet:
+def expired_idempotency_records(
+    now: datetime | None = None,
+) -> QuerySet[IdempotencyRecord]:
     """Stored answers past CART_IDEMPOTENCY_TTL: their keys are free again."""
     now = now or timezone.now()
     return IdempotencyRecord.objects.filter(
@@ -87,7 +89,7 @@ def _delete_records(batch_size: int, dry_run: bool) -> int:
         deleted += expired_idempotency_records().filter(pk__in=batch).delete()[0]
 
 
-def _locked_batches(carts: QuerySet, batch_size: int) -> Iterator[list[int]]:
+def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
     """Owner ids of matching carts, a batch at a time, each batch locked in a
     transaction of its own while the caller expires it."""
     while True:

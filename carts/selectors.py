@@ -44,7 +44,8 @@ def cart_version(*, username: str) -> int:
         if not settings.CART_AUTO_CREATE_USERS:
             raise UserNotFound(user_id=username)
         return 0
-    return row[0]
+    version: int = row[0]
+    return version
 
 
 def product_list() -> list[Product]:

@@ -147,8 +147,12 @@ def cart_item_set_or_remove(
         return change.version
     # Removing a line that is not there is a no-op, for any id and product.
     facts = _diagnose(username, product_id)
-    if not settings.CART_AUTO_CREATE_USERS and not facts.user_exists:
-        raise UserNotFound(user_id=username)
+    if not facts.user_exists:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=username)
+        # A PUT is a write, whatever the quantity: an id that can never be a
+        # cart is refused as for quantity >= 1.
+        rules.check_user_id(username)
     if not facts.product_exists:
         raise ProductNotFound(product_id=product_id)
     return change.version
@@ -202,13 +206,14 @@ def _write_line(
     new_owner: NewOwner | None,
     if_match: Versions,
 ) -> LineWrite:
-    params = {
+    params: dict[str, Any] = {
         "username": username,
         "product_id": product_id,
         "quantity": quantity,
-        "if_match": if_match,
     }
-    change = _change(statements.line_sql, statements.one_trip_sql, **params)
+    change = _change(
+        statements.line_sql, statements.one_trip_sql, if_match=if_match, **params
+    )
     if not change.changed:
         _check_precondition(username, change.version, if_match)
         facts = _diagnose(username, product_id)
@@ -220,13 +225,19 @@ def _write_line(
         # leaves nothing behind. A new cart is at version 0, as no cart is.
         with transaction.atomic():
             owner_cart_ensure(username=username, new_owner=new_owner)
-            change = _change(statements.line_sql, statements.one_trip_sql, **params)
+            change = _change(
+                statements.line_sql,
+                statements.one_trip_sql,
+                if_match=if_match,
+                **params,
+            )
             if not change.changed:
                 _check_precondition(username, change.version, if_match)
                 facts = _diagnose(username, product_id)
                 raise _refusal(
                     facts, quantity, adds=statements.adds
                 ) or CartLineLimitExceeded(limit=rules.max_lines())
+    assert change.row is not None  # changed
     _, new_quantity, created, name, price = change.row
     line = CartLine(product_id, name, new_quantity, money(price))
     return LineWrite(line, bool(created), change.version)
@@ -234,7 +245,7 @@ def _write_line(
 
 class _Change(NamedTuple):
     version: int  # the cart's, after the write (0: no cart row)
-    row: tuple | None  # the change's first row; None if it changed nothing
+    row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
 
     @property
     def changed(self) -> bool:

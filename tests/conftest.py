@@ -1,3 +1,4 @@
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
@@ -10,8 +11,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from carts.models import CartItem, User
-
-from .liveservice import Gunicorn
+from devtools.browser import CHROMIUM
+from devtools.liveservice import Gunicorn
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,16 +66,23 @@ def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)
 
 
+class TokenClient(APIClient):
+    """An APIClient authenticated by a token, which it keeps with its user."""
+
+    user: User
+    token: str
+
+
 @pytest.fixture
 def make_client(db):
-    """make_client("alice", staff=False) -> an APIClient authenticated by token."""
+    """make_client("alice", staff=False) -> a TokenClient."""
 
-    def make(username: str, *, staff: bool = False) -> APIClient:
+    def make(username: str, *, staff: bool = False) -> TokenClient:
         user, _ = User.objects.get_or_create(
             username=username, defaults={"is_staff": staff}
         )
         token, _ = Token.objects.get_or_create(user=user)
-        client = APIClient()
+        client = TokenClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
         client.user = user
         client.token = token.key
@@ -133,6 +141,26 @@ def live_service(transactional_db, tmp_path):
         yield server
 
 
+@pytest.fixture
+def cart_service(live_service) -> str:
+    """The base URL of gunicorn serving the project on the test database."""
+    return f"http://127.0.0.1:{live_service.port}"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium; a missing one fails the test in CI, skips it elsewhere."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing: as root, run scripts/ensure-browser "
+        "(apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def concurrently(count: int, request) -> list:
     """Call `request()` in `count` threads at once, each on its own database
     connection, opened before a barrier releases them together (so the burst
@@ -154,5 +182,5 @@ def concurrently(count: int, request) -> list:
 def token_client(source: APIClient) -> APIClient:
     """A new client (one per thread) with `source`'s credentials."""
     client = APIClient()
-    client.credentials(**source._credentials)
+    client.credentials(**source._credentials)  # type: ignore[attr-defined]
     return client

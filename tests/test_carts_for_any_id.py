@@ -5,12 +5,10 @@ query parameters; every change bumps the cart's version."""
 import pytest
 from django.test import override_settings
 
+from carts.demo import LOAFERS, MUG
 from carts.models import Cart, User
 
 from .conftest import cart_lines, error_codes
-
-LOAFERS = "L9ECAV7KIM"
-MUG = "6E92ZMYYFZ"
 
 
 def version(username: str) -> int:

@@ -19,8 +19,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from .liveservice import Gunicorn, prepare_database
-from .pgcluster import Cluster
+from devtools.liveservice import Gunicorn, prepare_database
+from devtools.pgcluster import Cluster
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.netfilter]
 
@@ -48,7 +48,8 @@ def server_connections(cluster: Cluster) -> int:
             "SELECT count(*) FROM pg_stat_activity WHERE backend_type ="
             " 'client backend' AND pid <> pg_backend_pid()"
         )
-        return cursor.fetchone()[0]
+        (count,) = cursor.fetchone() or (0,)
+        return int(count)
 
 
 def stored_quantities(cluster: Cluster) -> dict[str, int]:

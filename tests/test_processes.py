@@ -11,12 +11,11 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from carts.demo import LOAFERS
 from carts.models import CartItem
+from devtools.liveservice import ROOT, Gunicorn
 
 from .conftest import database_url_for_tests
-from .liveservice import ROOT, Gunicorn
-
-LOAFERS = "L9ECAV7KIM"
 
 
 def requests_waiting_for_a_lock() -> int:

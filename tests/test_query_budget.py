@@ -11,11 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from carts.demo import LOAFERS
 from carts.models import Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-LOAFERS = "L9ECAV7KIM"
 
 
 @pytest.fixture(params=["owner", "staff"])

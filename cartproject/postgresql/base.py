@@ -52,8 +52,9 @@ class DatabaseWrapper(TokenCacheConnection, base.DatabaseWrapper):
         db_guard.admit()
         if (
             self.connection is not None
-            and self.health_check_enabled
-            and not self.health_check_done
+            # Django's own attributes, which django-stubs does not declare.
+            and self.health_check_enabled  # type: ignore[attr-defined]
+            and not self.health_check_done  # type: ignore[has-type]
             and self.drain()
         ):
             self.health_check_done = True

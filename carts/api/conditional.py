@@ -14,7 +14,8 @@ import re
 from functools import lru_cache
 
 from django.conf import settings
-from django.utils.cache import parse_etags
+from django.utils.cache import parse_etags  # type: ignore[attr-defined]  # not in the stubs
+from rest_framework.request import Request
 
 _CART_ETAG = re.compile(r'\A"(\d{1,19})-([0-9a-f]{16})"\Z')
 _MAX_VERSION = 2**63 - 1  # PostgreSQL's bigint
@@ -70,7 +71,7 @@ def _versions(header: str, username: str, *, weak: bool) -> frozenset[int]:
     return frozenset(versions)
 
 
-def if_match(request, username: str) -> frozenset[int] | None:
+def if_match(request: Request, username: str) -> frozenset[int] | None:
     """The versions of the cart that If-Match accepts; None when the request
     sets no condition: no If-Match, or `*` (every id has a cart, if only an
     empty one, so `*` always matches one). A header naming no version of this
@@ -81,7 +82,9 @@ def if_match(request, username: str) -> frozenset[int] | None:
     return _versions(header, username, weak=False)
 
 
-def if_none_match(request, username: str) -> frozenset[int] | AnyVersion | None:
+def if_none_match(
+    request: Request, username: str
+) -> frozenset[int] | AnyVersion | None:
     """The versions the client holds (weak comparison), ANY_VERSION for `*`,
     None without If-None-Match."""
     header = request.META.get("HTTP_IF_NONE_MATCH")

@@ -7,6 +7,7 @@ from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
 
 from ..domain.errors import CartError, ErrorKind, PreconditionFailed
 from .conditional import cart_etag
@@ -56,14 +57,15 @@ class CartExceptionHandler(ExceptionHandler):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 
-    def get_headers(self, exc: APIException) -> dict:
+    def get_headers(self, exc: APIException) -> dict[str, str]:
         headers = super().get_headers(exc)
         if isinstance(self.exc, PreconditionFailed):
-            values = self.exc.values
-            headers["ETag"] = cart_etag(values["user_id"], values["version"])
+            user_id, version = self.exc.values["user_id"], self.exc.values["version"]
+            assert isinstance(user_id, str) and isinstance(version, int)
+            headers["ETag"] = cart_etag(user_id, version)
         return headers
 
-    def report_exception(self, exc: APIException, response) -> None:
+    def report_exception(self, exc: APIException, response: Response) -> None:
         # An outage is expected and says nothing about the code: one line per
         # request, not a traceback each.
         if isinstance(exc, ServiceUnavailable):

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -19,7 +20,7 @@ _SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
 _SF_ESCAPE = re.compile(r'\\(["\\])')
 
 
-def idempotency_key(request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     """The request's key: 1-255 visible ASCII characters, or, when it begins
     with a double quote, an sf-string of 1-255 characters whose value is the
     key ("abc" and abc are one key); None without the header;
@@ -38,7 +39,7 @@ def idempotency_key(request) -> str | None:
     return key
 
 
-def request_hash(request) -> str:
+def request_hash(request: Request) -> str:
     """What makes a repeat the same request: the path (with or without its
     trailing slash), the query and the body as JSON values (so spacing and
     member order do not count)."""
@@ -55,7 +56,7 @@ def request_hash(request) -> str:
     return hashlib.sha256(request_text.encode()).hexdigest()
 
 
-def respond_once(request, respond: Callable[[], Response]) -> Response:
+def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
     """`respond()`'s answer; with an Idempotency-Key, the answer stored for
     the caller's key, run only if there is none (and then stored, in the
     transaction of its change). A replay says `Idempotent-Replayed: true`."""
@@ -73,7 +74,7 @@ def respond_once(request, respond: Callable[[], Response]) -> Response:
         )
 
     answer, replayed = idempotency.answer_once(
-        caller_id=request.user.pk,
+        caller_id=request.user.pk,  # type: ignore[arg-type]  # authenticated: saved
         key=key,
         request_hash=request_hash(request),
         run=run,

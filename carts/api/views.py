@@ -1,12 +1,21 @@
 """HTTP <-> service translation: validate, call one function, render."""
 
+from typing import Any
+
 from django.conf import settings
-from django.http import HttpResponseBase, HttpResponseNotModified, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponseBase,
+    HttpResponseNotModified,
+    JsonResponse,
+)
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from .. import merge, owners, selectors, services
@@ -29,17 +38,18 @@ from ..domain.errors import (
 from ..domain.rules import MergeMode
 from ..owners import NewOwner, new_owner_for
 from ..services import LineWrite
-from .conditional import ANY_VERSION, cart_etag, if_match, if_none_match
+from .conditional import AnyVersion, cart_etag, if_match, if_none_match
 from .errors import ServiceUnavailable, json_error
 from .idempotency import respond_once
 from .openapi import (
-    ADD_QUERY,
+    ADD_DESCRIPTION,
     IDEMPOTENCY_KEY,
     IF_MATCH,
     IF_NONE_MATCH,
     PRODUCT_ID,
     UNMATCHED_PATH,
     USER_ID,
+    USER_ID_FOR_WRITE,
     error_responses,
     etag_header,
     replayed_header,
@@ -81,13 +91,14 @@ MERGE_ERRORS = (
 )
 
 
-def validated(serializer_class, data) -> dict:
+def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    fields: dict[str, Any] = serializer.validated_data
+    return fields
 
 
-def add_input(request) -> dict:
+def add_input(request: Request) -> dict[str, Any]:
     """The add's fields from the body, or from the query string for seed
     clients that send no body; both at once is a 400."""
     if not request.query_params:
@@ -100,7 +111,7 @@ def add_input(request) -> dict:
     return validated(CartItemAddQuery, request.query_params.dict())
 
 
-def new_owner(request) -> NewOwner | None:
+def new_owner(request: Request) -> NewOwner | None:
     return new_owner_for(staff=request.user.is_staff)
 
 
@@ -124,9 +135,9 @@ class CartView(APIView):
 
     @extend_schema(
         operation_id="cart_add",
+        description=ADD_DESCRIPTION,
         parameters=[
-            USER_ID,
-            *ADD_QUERY,
+            USER_ID_FOR_WRITE,
             IF_MATCH,
             IDEMPOTENCY_KEY,
             etag_header(200, 201, 412),
@@ -145,7 +156,7 @@ class CartView(APIView):
         },
         summary="Add a product; adding it again merges the quantities.",
     )
-    def post(self, request, user_id: str) -> Response:
+    def post(self, request: Request, user_id: str) -> Response:
         fields = add_input(request)
         return respond_once(
             request,
@@ -169,12 +180,12 @@ class CartView(APIView):
             **error_responses("CartGet", *CART_ERRORS),
         },
     )
-    def get(self, request, user_id: str) -> HttpResponseBase:
+    def get(self, request: Request, user_id: str) -> HttpResponseBase:
         known = if_none_match(request, user_id)
         if known is not None:
             # The version alone answers a poll whose cart has not changed.
             version = selectors.cart_version(username=user_id)
-            if known is ANY_VERSION or version in known:
+            if isinstance(known, AnyVersion) or version in known:
                 not_modified = HttpResponseNotModified()
                 not_modified["ETag"] = cart_etag(user_id, version)
                 return not_modified
@@ -191,7 +202,7 @@ class CartView(APIView):
             **error_responses("CartClear", *CART_WRITE_ERRORS),
         },
     )
-    def delete(self, request, user_id: str) -> Response:
+    def delete(self, request: Request, user_id: str) -> Response:
         version = services.cart_clear(
             username=user_id,
             user_known=request.user.username == user_id,
@@ -205,7 +216,12 @@ class CartItemView(APIView):
 
     @extend_schema(
         operation_id="cart_item_set",
-        parameters=[USER_ID, PRODUCT_ID, IF_MATCH, etag_header(200, 201, 204, 412)],
+        parameters=[
+            USER_ID_FOR_WRITE,
+            PRODUCT_ID,
+            IF_MATCH,
+            etag_header(200, 201, 204, 412),
+        ],
         request=CartItemSetInput,
         responses={
             200: CartLineOutput,
@@ -215,7 +231,7 @@ class CartItemView(APIView):
         },
         summary="Set a line's quantity; 0 removes the line.",
     )
-    def put(self, request, user_id: str, product_id: str) -> Response:
+    def put(self, request: Request, user_id: str, product_id: str) -> Response:
         write = services.cart_item_set_or_remove(
             username=user_id,
             product_id=product_id,
@@ -235,7 +251,7 @@ class CartItemView(APIView):
             **error_responses("CartItemRemove", *CART_WRITE_ERRORS, LineNotFound),
         },
     )
-    def delete(self, request, user_id: str, product_id: str) -> Response:
+    def delete(self, request: Request, user_id: str, product_id: str) -> Response:
         version = services.cart_item_remove(
             username=user_id,
             product_id=product_id,
@@ -250,7 +266,7 @@ class CartMergeView(APIView):
     @extend_schema(
         operation_id="cart_merge",
         parameters=[
-            USER_ID,
+            USER_ID_FOR_WRITE,
             IF_MATCH,
             IDEMPOTENCY_KEY,
             etag_header(200, 412),
@@ -265,7 +281,7 @@ class CartMergeView(APIView):
         },
         summary="Merge a guest's cart into this cart (at login).",
     )
-    def post(self, request, user_id: str) -> Response:
+    def post(self, request: Request, user_id: str) -> Response:
         fields = validated(CartMergeInput, request.data)
         if "guest_token" in fields:
             guest = merge.guest_by_token(fields["guest_token"])
@@ -314,7 +330,7 @@ class GuestView(APIView):
             **error_responses("GuestCreate", ServiceUnavailable),
         },
     )
-    def post(self, request) -> Response:
+    def post(self, request: Request) -> Response:
         user_id, token = owners.guest_create()
         return Response(
             GuestOutput.render({"user_id": user_id, "token": token}),
@@ -333,7 +349,7 @@ class ProductListView(APIView):
             **error_responses("ProductList", ServiceUnavailable),
         },
     )
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         return Response(ProductOutput(selectors.product_list(), many=True).data)
 
 
@@ -351,7 +367,7 @@ class ProductDetailView(APIView):
             ),
         },
     )
-    def get(self, request, product_id: str) -> Response:
+    def get(self, request: Request, product_id: str) -> Response:
         product = selectors.product_get(product_id=product_id)
         if product is None:
             raise ProductNotFound(product_id=product_id)
@@ -366,7 +382,7 @@ class HealthView(APIView):
     throttle_classes = []  # probes, sent by the orchestrator
 
     @extend_schema(operation_id="healthz", responses={200: dict})
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
 
@@ -381,7 +397,7 @@ class ReadyView(APIView):
         operation_id="readyz",
         responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
     )
-    def get(self, request) -> Response:
+    def get(self, request: Request) -> Response:
         # A stalled database is a 503 within about a second, so that a load
         # balancer takes the instance out of rotation.
         with database_call(timeout=settings.DATABASE_READY_TIMEOUT):
@@ -391,10 +407,12 @@ class ReadyView(APIView):
         return Response({"status": "ok"})
 
 
-def json_not_found(request, exception=None) -> JsonResponse:
+def json_not_found(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
     """Django's 404 for paths outside the API, in the API's error shape."""
     return json_error(404, "not_found", "Not found.")
 
 
-def json_server_error(request) -> JsonResponse:
+def json_server_error(request: HttpRequest) -> JsonResponse:
     return json_error(500, "error", "Server Error (500)")

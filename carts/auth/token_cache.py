@@ -13,9 +13,16 @@ its connection class; carts.auth.authentication reads through `auth_cache()`.
 
 import select
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from django.conf import settings
+
+if TYPE_CHECKING:
+    # What the mixin is mixed into, for the type checker only.
+    from django.db.backends.postgresql.base import DatabaseWrapper as _Connection
+else:
+    _Connection = object
 
 AUTH_CHANNEL = "carts_auth_changed"
 # The payload migration carts 0002 sends when it drops the triggers.
@@ -34,26 +41,26 @@ def invalidate_auth_caches() -> None:
     _generation += 1
 
 
-class LRUCache(OrderedDict):
+class LRUCache(OrderedDict[str, Any]):
     """At most AUTH_CACHE_SIZE entries, the least recently used go first."""
 
     def __init__(self) -> None:
         super().__init__()
         self.generation = _generation
 
-    def get(self, key):
+    def get(self, key: str) -> Any:  # type: ignore[override]
         value = super().get(key)
         if value is not None:
             self.move_to_end(key)
         return value
 
-    def put(self, key, value) -> None:
+    def put(self, key: str, value: Any) -> None:
         self[key] = value
         if len(self) > AUTH_CACHE_SIZE:
             self.popitem(last=False)
 
 
-class TokenCacheConnection:
+class TokenCacheConnection(_Connection):
     """The cache's half of a PostgreSQL DatabaseWrapper (a mixin)."""
 
     _auth_cache: LRUCache | None = None
@@ -81,7 +88,7 @@ class TokenCacheConnection:
 
     def _close(self) -> None:
         self._auth_cache = None
-        super()._close()
+        super()._close()  # type: ignore[misc]  # Django's, undeclared in the stubs
 
     def auth_cache(self) -> LRUCache | None:
         """This connection's cache, emptied of anything a notification received

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from carts.purge import carts_purge
 
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         "batches, safe while the service serves; prints what it removed."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--dry-run", action="store_true", help="count what would go, change nothing"
         )
@@ -20,7 +22,9 @@ class Command(BaseCommand):
             "--batch-size", type=int, default=500, help="carts per transaction"
         )
 
-    def handle(self, *args, dry_run: bool, batch_size: int, **options):
+    def handle(
+        self, *args: Any, dry_run: bool, batch_size: int, **options: Any
+    ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         report = carts_purge(batch_size=batch_size, dry_run=dry_run)
