@@ -230,6 +230,18 @@ CART_MERGED_GUEST_TTL = env_duration("CART_MERGED_GUEST_TTL", "7d")
 CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
 
 # ---------------------------------------------------------------------------
+# gRPC: Online Boutique's hipstershop.CartService (manage.py grpcserve)
+# ---------------------------------------------------------------------------
+# The address to listen on: loopback by default, as gunicorn's; "0.0.0.0" (or
+# "[::]") in a container.
+CART_GRPC_BIND = os.environ.get("CART_GRPC_BIND", "127.0.0.1")
+CART_GRPC_PORT = env_int("CART_GRPC_PORT", 7070)
+# Calls served at once; each thread holds its own database connection.
+CART_GRPC_THREADS = env_int("CART_GRPC_THREADS", 16)
+# On SIGTERM: how long calls in flight may take to finish, in seconds.
+CART_GRPC_GRACE = env_duration("CART_GRPC_GRACE", "25s")
+
+# ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector
 # ---------------------------------------------------------------------------
 LOGGING = {
