@@ -67,6 +67,13 @@ def staff(make_client, catalog) -> APIClient:
     return make_client("frontend", staff=True)
 
 
+@pytest.fixture
+def admin_client(client, django_user_model):
+    """pytest-django's, minus the password: hashing one costs most of a test."""
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+    return client
+
+
 def cart_lines(username: str) -> list[tuple[str, int]]:
     """The stored lines of a cart, read straight from the database."""
     return list(

@@ -18,13 +18,6 @@ from carts.models import CartItem, Product, User
 MOST_QUERIES = {"users": 6, "cart lines": 8, "products": 5}
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    """pytest-django's, minus the password: hashing one costs most of a test."""
-    client.force_login(django_user_model.objects.create_superuser("admin"))
-    return client
-
-
 def add_shoppers(count: int, lines_each: int) -> None:
     """`count` more users, each with `lines_each` lines of catalog products."""
     first = User.objects.count()

@@ -1,0 +1,127 @@
+"""The gRPC server through a database outage and a stall, for real: on a
+PostgreSQL cluster of the test's own, stopped (or frozen) under it."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from carts.grpc.cart_pb2 import (
+    AddItemRequest,
+    CartItem,
+    EmptyCartRequest,
+    GetCartRequest,
+)
+
+from .liveservice import GrpcServer, prepare_database
+from .pgcluster import Cluster
+
+pytestmark = pytest.mark.pg_server
+
+LOAFERS, MUG = "L9ECAV7KIM", "6E92ZMYYFZ"
+SESSION = "6f1c7c36-1f0e-4b6b-9d57-3d1f6c1e2a10"
+
+
+@pytest.fixture
+def cluster():
+    with Cluster() as cluster:
+        yield cluster
+
+
+def add(server, product_id: str, quantity: int = 1):
+    item = CartItem(product_id=product_id, quantity=quantity)
+    return server.cart.AddItem(AddItemRequest(user_id=SESSION, item=item), timeout=10)
+
+
+def lines(server) -> list[tuple[str, int]]:
+    cart = server.cart.GetCart(GetCartRequest(user_id=SESSION), timeout=10)
+    return [(item.product_id, item.quantity) for item in cart.items]
+
+
+def test_database_down_is_unavailable_and_not_serving_then_recovers_by_itself(
+    cluster, tmp_path
+):
+    prepare_database(cluster.url)
+    with GrpcServer(cluster.url, tmp_path, threads=4) as server:
+        add(server, LOAFERS, 2)
+        add(server, MUG, 1)
+        # Let several pool threads hold a connection each.
+        for _ in range(8):
+            assert lines(server) == [(LOAFERS, 2), (MUG, 1)]
+        assert server.health_status("hipstershop.CartService") == "SERVING"
+
+        cluster.stop()
+
+        calls = [
+            lambda: add(server, LOAFERS),
+            lambda: lines(server),
+            lambda: server.cart.EmptyCart(EmptyCartRequest(user_id=SESSION)),
+        ]
+        for call in calls * 3:  # every call, on several threads' connections
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as raised:
+                call()
+            assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert raised.value.details() == (
+                "The database is unavailable; try again shortly."
+            )
+            assert ("error-code", "service_unavailable") in [
+                tuple(item) for item in raised.value.trailing_metadata()
+            ]
+            assert time.monotonic() - started < 5
+        down = server.wait_until(
+            lambda: server.health_status("") == "NOT_SERVING", timeout=10
+        )
+        assert server.health_status("hipstershop.CartService") == "NOT_SERVING"
+
+        cluster.start()
+
+        up = server.wait_until(
+            lambda: server.health_status("") == "SERVING", timeout=10
+        )
+        assert server.health_status("hipstershop.CartService") == "SERVING"
+        for _ in range(8):
+            assert lines(server) == [(LOAFERS, 2), (MUG, 1)]  # nothing lost
+        add(server, LOAFERS)
+        assert lines(server) == [(LOAFERS, 3), (MUG, 1)]
+        assert server.process.poll() is None  # recovered without a restart
+    assert down < 3 and up < 3
+    assert "Traceback" not in server.log()
+
+
+def test_a_database_that_stops_answering_is_not_serving_within_a_second(
+    cluster, tmp_path
+):
+    prepare_database(cluster.url)
+    with GrpcServer(cluster.url, tmp_path, threads=4) as server:
+        assert server.health_status() == "SERVING"
+        processes = cluster_processes(cluster)
+        try:
+            for pid in processes:  # frozen: connections open, no answer
+                os.kill(pid, signal.SIGSTOP)
+            stalled = server.wait_until(
+                lambda: server.health_status() == "NOT_SERVING", timeout=10
+            )
+        finally:
+            for pid in processes:
+                os.kill(pid, signal.SIGCONT)
+        server.wait_until(lambda: server.health_status() == "SERVING", timeout=10)
+    # A probe each second, each given 500 ms: at most 1.5 s, plus polling.
+    assert stalled < 2.5
+
+
+def cluster_processes(cluster) -> list[int]:
+    """The postmaster and its children (backends and helpers), from /proc."""
+    postmaster = int((cluster.dir / "data" / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if parent == postmaster:
+            pids.append(int(stat.parent.name))
+    return pids
