@@ -10,7 +10,9 @@ class User(AbstractUser):
     # Set once, when POST /guests (or a gRPC call for an unknown id) creates
     # the user: never updated, so it costs the token cache nothing.
     is_guest = models.BooleanField(
-        default=False, help_text="Created for an anonymous session; purged when stale."
+        default=False,
+        db_default=False,  # rows inserted by SQL (bench, tools) are shoppers
+        help_text="Created for an anonymous session; purged when stale.",
     )
 
 

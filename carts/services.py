@@ -15,11 +15,13 @@ more query say why; a user or cart row that does not exist yet is then created
 creates nothing.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import sql
@@ -34,6 +36,7 @@ from .domain.errors import (
     QuantityLimitExceeded,
     UserNotFound,
 )
+from .models import Cart
 from .owners import NewOwner, owner_cart_ensure
 
 
@@ -130,6 +133,24 @@ def cart_clear(*, username: str, user_known: bool) -> None:
         return
     if not _diagnose(username, "").user_exists:
         raise UserNotFound(user_id=username)
+
+
+def cart_lock(*, user_id: int) -> None:
+    """Lock the user's cart row (created if missing) until the transaction
+    ends, as every line write does: for writers outside these statements."""
+    Cart.objects.bulk_create([Cart(user_id=user_id)], ignore_conflicts=True)
+    list(Cart.objects.select_for_update().filter(user_id=user_id).values("pk"))
+
+
+def carts_changed(*, user_ids: Iterable[int]) -> None:
+    """Record changes made to these carts' lines outside these statements
+    (the admin's forms): a new version and last change for each."""
+    Cart.objects.bulk_create(
+        [Cart(user_id=user_id) for user_id in set(user_ids)], ignore_conflicts=True
+    )
+    Cart.objects.filter(user_id__in=set(user_ids)).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
 
 
 def _write_line(
