@@ -4,6 +4,8 @@ HTTP/2 channel; REST and the admin read and write the same carts."""
 
 import re
 import signal
+import subprocess
+import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +33,8 @@ from carts.models import Product, User
 from carts.owners import NewOwner, owner_cart_ensure
 
 from .conftest import cart_lines, database_url_for_tests
-from .liveservice import GrpcServer
+from .liveservice import ROOT, GrpcServer
+from .pgcluster import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -322,6 +325,24 @@ def test_health_is_serving_for_both_names_and_unknown_names_are_not_found(server
     with pytest.raises(grpc.RpcError) as raised:
         server.health_status("hipstershop.Nope")
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_the_container_probe_passes_while_serving_and_fails_when_nothing_listens(
+    server,
+):
+    def probe(address: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "carts.grpc.probe", address],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert probe(server.address).returncode == 0
+    refused = probe(f"127.0.0.1:{free_port()}")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("probe: UNAVAILABLE")
 
 
 def test_reflection_lists_the_services_and_describes_the_cart_service(server):

@@ -3,6 +3,8 @@ PostgreSQL cluster of the test's own, stopped (or frozen) under it."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from carts.grpc.cart_pb2 import (
     GetCartRequest,
 )
 
-from .liveservice import GrpcServer, prepare_database
+from .liveservice import ROOT, GrpcServer, prepare_database
 from .pgcluster import Cluster
 
 pytestmark = pytest.mark.pg_server
@@ -76,6 +78,17 @@ def test_database_down_is_unavailable_and_not_serving_then_recovers_by_itself(
             lambda: server.health_status("") == "NOT_SERVING", timeout=10
         )
         assert server.health_status("hipstershop.CartService") == "NOT_SERVING"
+        probe = subprocess.run(
+            [sys.executable, "-m", "carts.grpc.probe", server.address],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert (probe.returncode, probe.stderr) == (
+            1,
+            "probe: hipstershop.CartService is NOT_SERVING\n",
+        )
 
         cluster.start()
 
