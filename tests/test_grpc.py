@@ -345,6 +345,23 @@ def test_the_container_probe_passes_while_serving_and_fails_when_nothing_listens
     assert refused.stderr.startswith("probe: UNAVAILABLE")
 
 
+def test_a_port_in_use_is_a_clear_error(server):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "grpcserve", "--port", str(server.port)],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert (
+        f"CommandError: cannot listen on 127.0.0.1:{server.port}: the port is in "
+        "use, or the address is not one of this host's"
+    ) in result.stderr
+
+
 def test_reflection_lists_the_services_and_describes_the_cart_service(server):
     reflected = ProtoReflectionDescriptorDatabase(server.channel)
 

@@ -24,6 +24,9 @@ def serve(*, bind: str, port: int, threads: int, grace: float) -> None:
     server = grpc.server(
         futures.ThreadPoolExecutor(threads, thread_name_prefix="grpc-call"),
         interceptors=[CallInterceptor()],
+        # A port in use is an error, as for gunicorn: with SO_REUSEPORT (gRPC's
+        # default on Linux) a second server would silently share the port.
+        options=[("grpc.so_reuseport", 0)],
     )
     cart_pb2_grpc.add_CartServiceServicer_to_server(CartServicer(), server)
     health_servicer = health.HealthServicer()
@@ -32,8 +35,13 @@ def serve(*, bind: str, port: int, threads: int, grace: float) -> None:
         [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     address = f"{bind}:{port}"
-    if not server.add_insecure_port(address):
-        raise OSError(f"cannot listen on {address}")
+    try:
+        server.add_insecure_port(address)
+    except RuntimeError:
+        raise OSError(
+            f"cannot listen on {address}: the port is in use, or the address "
+            "is not one of this host's"
+        ) from None
 
     database_health = DatabaseHealth(health_servicer, ["", SERVICE_NAME])
     database_health.start()
