@@ -31,6 +31,7 @@ test: lint pytest
 pytest: $(INSTALLED)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/ensure-browser
+	scripts/ensure-iptables
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)

@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below the static files, which never touch the database.
+    "carts.api.middleware.DatabaseCallMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -124,10 +126,46 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that saves a round trip per request.
     DATABASES["default"]["ENGINE"] = "cartproject.postgresql"
-    # Fail fast instead of hanging when the database is unreachable.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3)
-    )
+    # Bounded waits (docs/reliability.md). libpq's own parameters; each can
+    # also be set in DATABASE_URL's query string (?keepalives_idle=30).
+    DATABASES["default"]["OPTIONS"] = {
+        # Seconds for a new connection, authentication included (enforced by
+        # carts.db_guard). 2 s: a connection attempt lost in a network
+        # partition has retried its SYN (after 1 s) before giving up.
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 2),
+        # An idle connection whose peer vanished is found within about 25 s
+        # and replaced before its next use, instead of costing a request.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        # Data the server has not acknowledged for 10 s: the peer is gone.
+        "tcp_user_timeout": 10_000,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+
+# Client side, in seconds (0: none): each wait for the server (a query, a
+# commit) ends with 503 after DATABASE_QUERY_TIMEOUT; /readyz allows
+# DATABASE_READY_TIMEOUT. Longer than the server's own statement_timeout, so a
+# slow statement is cancelled by the server, keeping its connection, and this
+# deadline only ends waits for a server or network that stopped answering.
+DATABASE_QUERY_TIMEOUT = float(os.environ.get("DATABASE_QUERY_TIMEOUT") or 3)
+DATABASE_READY_TIMEOUT = float(os.environ.get("DATABASE_READY_TIMEOUT") or 1)
+# Server side, in seconds (0: none), SET on every new connection.
+DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT") or 2)
+DATABASE_LOCK_TIMEOUT = float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 1)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
+    os.environ.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT") or 10
+)
+# The bulkhead (carts.db_guard): requests of one process using the database
+# at once. One fewer than gunicorn's threads, so that one thread is always free
+# for probes and fast refusals. A request that finds every slot taken waits at
+# most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot holder has
+# waited that long for the server.
+DATABASE_BULKHEAD = env_int(
+    "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
+)
+DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 0.25)
 
 # Each PostgreSQL connection caches token lookups and LISTENs for the changes
 # that empty its cache (carts.auth.token_cache). Switch it off where LISTEN

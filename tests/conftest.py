@@ -34,6 +34,14 @@ def _fresh_throttle_cache(settings, tmp_path):
     }
 
 
+@pytest.fixture(autouse=True)
+def _bulkhead_as_wide_as_the_test(settings):
+    """In this process a test's threads are the server's threads, as many as
+    it starts; the bulkhead is sized for gunicorn's (tests/test_db_guard.py,
+    tests/test_database_faults.py)."""
+    settings.DATABASE_BULKHEAD = 1000
+
+
 @pytest.fixture
 def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)
@@ -81,6 +89,17 @@ def cart_lines(username: str) -> list[tuple[str, int]]:
         .order_by("created_at", "id")
         .values_list("product_id", "quantity")
     )
+
+
+def add(client, username: str, product_id: str, quantity: int = 1):
+    """POST an add that must succeed; the response."""
+    response = client.post(
+        f"/cart/{username}",
+        {"product_id": product_id, "quantity": quantity},
+        format="json",
+    )
+    assert response.status_code in (200, 201), response.content
+    return response
 
 
 def error_codes(response) -> list[str]:

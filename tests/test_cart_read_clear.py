@@ -1,16 +1,6 @@
 from decimal import Decimal
 
-from .conftest import cart_lines
-
-
-def add(client, username, product_id, quantity=1):
-    response = client.post(
-        f"/cart/{username}",
-        {"product_id": product_id, "quantity": quantity},
-        format="json",
-    )
-    assert response.status_code in (200, 201), response.content
-    return response
+from .conftest import add, cart_lines
 
 
 def test_reading_the_cart_lists_lines_in_add_order_with_totals(alice):

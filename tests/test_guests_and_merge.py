@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from carts.models import Cart, Product, User
 
-from .conftest import cart_lines, error_codes
+from .conftest import add, cart_lines, error_codes
 
 LOAFERS, MUG, SHAKERS, TANK = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM", "66VCHSJNUP"
 
@@ -21,16 +21,6 @@ def new_guest() -> tuple[str, APIClient]:
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     client.token = body["token"]
     return body["user_id"], client
-
-
-def add(client, user_id, product_id, quantity):
-    response = client.post(
-        f"/cart/{user_id}",
-        {"product_id": product_id, "quantity": quantity},
-        format="json",
-    )
-    assert response.status_code in (200, 201), response.content
-    return response
 
 
 def merge(client, user_id, **body):

@@ -1,5 +1,6 @@
 from django.conf import settings
 
+from ..db_guard import database_call
 from .errors import json_error
 
 
@@ -28,3 +29,15 @@ class RequestSizeLimitMiddleware:
                 f"The request body is larger than {limit} bytes.",
             )
         return self.get_response(request)
+
+
+class DatabaseCallMiddleware:
+    """Each request is one database call (carts.db_guard): it takes a slot of
+    the bulkhead at its first use of the database, or is refused with 503."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with database_call():
+            return self.get_response(request)

@@ -1,5 +1,6 @@
 """HTTP <-> service translation: validate, call one function, render."""
 
+from django.conf import settings
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -9,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import merge, owners, selectors, services
+from ..db_guard import database_call
 from ..domain.errors import (
     CartLineLimitExceeded,
     GuestAlreadyMerged,
@@ -300,7 +302,11 @@ class ReadyView(APIView):
         responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
     )
     def get(self, request) -> Response:
-        if not selectors.database_ready():
+        # A stalled database is a 503 within about a second, so that a load
+        # balancer takes the instance out of rotation.
+        with database_call(timeout=settings.DATABASE_READY_TIMEOUT):
+            ready = selectors.database_ready()
+        if not ready:
             raise ServiceUnavailable()
         return Response({"status": "ok"})
 
