@@ -512,7 +512,7 @@ def main() -> None:
         "rss": rss,
         "versions": versions(connection, binary),
         "service_config": service_config(env),
-        "grpc_config": grpc_config(env, args) if with_grpc else None,
+        "grpc_config": grpc_config(args) if with_grpc else None,
         "floor_config": " ".join(floor_command[3:]),
         "args": args,
     }
@@ -556,10 +556,14 @@ def service_config(env: dict) -> str:
     )
 
 
-def grpc_config(env: dict, args) -> str:
-    threads = env.get("CART_GRPC_THREADS", "16 (the default)")
+def grpc_config(args) -> str:
+    started = re.search(
+        r"\((\d+ threads, \d+ using the database at once)\)",
+        (OUT / "grpc.log").read_text(),
+    )
     return (
-        f"manage.py grpcserve: one process, {threads} threads, access log on;"
+        f"manage.py grpcserve: one process ({started[1] if started else '?'}),"
+        " access log on;"
         f" load from bench/grpc_load.py, {args.grpc_client_processes} processes"
         " (grpc.aio, one HTTP/2 channel each), called as Online Boutique's"
         " front end calls it (no credentials)"

@@ -192,12 +192,8 @@ class GrpcServer(LiveProcess):
 
     name = "grpcserve"
 
-    def __init__(self, database_url: str, directory: Path, *, threads=16, env=None):
-        super().__init__(
-            database_url,
-            directory,
-            env={"CART_GRPC_THREADS": str(threads), **(env or {})},
-        )
+    def __init__(self, database_url: str, directory: Path, *, env=None):
+        super().__init__(database_url, directory, env=env)
         self.address = f"127.0.0.1:{self.port}"
         self.channel = grpc.insecure_channel(self.address)
         self.cart = self.stub_for(self.channel)

@@ -47,7 +47,7 @@ def test_database_down_is_unavailable_and_not_serving_then_recovers_by_itself(
     cluster, tmp_path
 ):
     prepare_database(cluster.url)
-    with GrpcServer(cluster.url, tmp_path, threads=4) as server:
+    with GrpcServer(cluster.url, tmp_path) as server:
         add(server, LOAFERS, 2)
         add(server, MUG, 1)
         # Let several pool threads hold a connection each.
@@ -105,11 +105,13 @@ def test_database_down_is_unavailable_and_not_serving_then_recovers_by_itself(
     assert "Traceback" not in server.log()
 
 
-def test_a_database_that_stops_answering_is_not_serving_within_a_second(
+def test_a_stalled_database_is_not_serving_and_calls_end_unavailable_in_time(
     cluster, tmp_path
 ):
     prepare_database(cluster.url)
-    with GrpcServer(cluster.url, tmp_path, threads=4) as server:
+    with GrpcServer(cluster.url, tmp_path) as server:
+        for _ in range(4):  # connections open on the pool's threads
+            assert lines(server) == []
         assert server.health_status() == "SERVING"
         processes = cluster_processes(cluster)
         try:
@@ -118,12 +120,30 @@ def test_a_database_that_stops_answering_is_not_serving_within_a_second(
             stalled = server.wait_until(
                 lambda: server.health_status() == "NOT_SERVING", timeout=10
             )
+            # More calls than the bulkhead's slots (3) and the pool's threads
+            # (4): each ends UNAVAILABLE by the query deadline (3 s) or at
+            # once, refused by the bulkhead; health keeps answering meanwhile.
+            started = time.monotonic()
+            item = CartItem(product_id=LOAFERS, quantity=1)
+            calls = [
+                server.cart.AddItem.future(
+                    AddItemRequest(user_id=SESSION, item=item), timeout=30
+                )
+                for _ in range(8)
+            ]
+            assert server.health_status() == "NOT_SERVING"
+            codes = [call.code() for call in calls]
+            ended = time.monotonic() - started
         finally:
             for pid in processes:
                 os.kill(pid, signal.SIGCONT)
         server.wait_until(lambda: server.health_status() == "SERVING", timeout=10)
+        add(server, MUG)
+        assert lines(server) == [(MUG, 1)]
     # A probe each second, each given 500 ms: at most 1.5 s, plus polling.
     assert stalled < 2.5
+    assert codes == [grpc.StatusCode.UNAVAILABLE] * 8
+    assert ended < 5  # one deadline, not one per wave of threads
 
 
 def cluster_processes(cluster) -> list[int]:

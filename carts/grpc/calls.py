@@ -1,7 +1,8 @@
 """What every unary call goes through, as Django's request handling does for
 HTTP: database connections checked before and after (close_old_connections,
-as on request_started/finished), errors answered as status codes
-(carts.grpc.status), and one access log line.
+as on request_started/finished), the call as one unit of work on the database
+(carts.db_guard: a bulkhead slot, bounded waits), errors answered as status
+codes (carts.grpc.status), and one access log line.
 
 The access log (logger `carts.grpc.access`), like gunicorn's:
 `ipv4:127.0.0.1:40312 "/hipstershop.CartService/AddItem" OK 2.4ms`.
@@ -13,6 +14,7 @@ import time
 import grpc
 from django.db import close_old_connections
 
+from ..db_guard import database_call
 from .status import abort, status_for
 
 access_log = logging.getLogger("carts.grpc.access")
@@ -41,9 +43,9 @@ class UnaryCall:
         started = time.perf_counter()
         close_old_connections()
         try:
-            # Every database access of a call happens inside this one call: the
-            # place for a bulkhead and a per-call database deadline (issue 15).
-            return self.behaviour(request, context)
+            # Each wait for the server ends by the client's deadline too.
+            with database_call(timeout=context.time_remaining()):
+                return self.behaviour(request, context)
         except Exception as error:
             if context.code() is not None:
                 raise  # the behaviour ended the call itself (context.abort)

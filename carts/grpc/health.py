@@ -45,8 +45,9 @@ class DatabaseHealth:
         self.serving: bool | None = None
         self._stop = threading.Event()
         # The probe runs on a thread of its own, so that a stalled database
-        # delays the verdict by ANSWER_DEADLINE at most; both are daemons, so
-        # a probe stuck on a stalled server does not keep the process alive.
+        # delays the verdict by ANSWER_DEADLINE at most (the probe itself ends
+        # by DATABASE_QUERY_TIMEOUT). It holds no bulkhead slot: calls that
+        # fill them must not make a database that answers look down.
         self._questions: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._answers: queue.SimpleQueue[float | None] = queue.SimpleQueue()
         self._probe_waiting = False

@@ -7,6 +7,7 @@ import threading
 from concurrent import futures
 
 import grpc
+from django.conf import settings
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -50,10 +51,12 @@ def serve(*, bind: str, port: int, threads: int, grace: float) -> None:
         signal.signal(signum, lambda *_: stop_requested.set())
     server.start()
     logger.info(
-        "gRPC %s listening on %s (%d threads); database %s",
+        "gRPC %s listening on %s (%d threads, %d using the database at once);"
+        " database %s",
         SERVICE_NAME,
         address,
         threads,
+        settings.DATABASE_BULKHEAD,
         "answers" if database_health.serving else "does not answer",
     )
 
