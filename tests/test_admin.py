@@ -154,7 +154,7 @@ def test_changing_a_quantity_on_the_user_page_saves_it(admin_client, alice_line)
     ("quantity", "message"),
     [
         (1001, "A cart line may hold at most 1000 units."),
-        (0, "Ensure this value is greater than or equal to 1."),
+        (0, "The quantity must be at least 1, not 0."),
     ],
 )
 def test_user_page_refuses_a_quantity_outside_the_limits(
@@ -175,7 +175,7 @@ def test_user_page_refuses_a_quantity_outside_the_limits(
     ("quantity", "message"),
     [
         (1001, "A cart line may hold at most 1000 units."),
-        (0, "Ensure this value is greater than or equal to 1."),
+        (0, "The quantity must be at least 1, not 0."),
     ],
 )
 def test_cart_line_page_refuses_a_quantity_outside_the_limits(
