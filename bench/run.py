@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import grpc
 import psycopg2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -41,6 +43,8 @@ MAX_QUANTITY = 1_000_000_000
 WORKLOADS = ["add", "get", "mixed", "hot", "add-key", "get-304"]
 # get-304 polls these users' carts with their current ETags (bench/out/etags.txt).
 POLLED_USERS = 500
+# The workloads the gRPC server runs too (AddItem, GetCart), next to REST's.
+GRPC_WORKLOADS = {"add", "get"}
 CONCURRENCY = [16, 64]
 # The floor's best configuration found here (see bench/README.md).
 FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
@@ -57,8 +61,13 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
     def workers(self) -> list[int]:
-        return children(self.process.pid)
+        """gunicorn's workers; the gRPC server is one process."""
+        return children(self.process.pid) or [self.process.pid]
 
 
 # ---------------------------------------------------------------------------
@@ -174,12 +183,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def gunicorn_bind(port: int) -> list[str]:
+    return ["--bind", f"127.0.0.1:{port}"]
+
+
+def grpcserve_bind(port: int) -> list[str]:
+    return ["--bind", "127.0.0.1", "--port", str(port)]
+
+
 @contextmanager
-def serve(name: str, command: list[str], env: dict, token: str):
+def serve(name: str, command: list[str], bind, env: dict, ready):
+    """Run `command` plus `bind(port)` until the end; `ready(server)` says
+    when it serves."""
     port = free_port()
     log = (OUT / f"{name}.log").open("w")
     process = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}"],
+        [*command, *bind(port)],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -187,7 +206,7 @@ def serve(name: str, command: list[str], env: dict, token: str):
     )
     server = Server(name, process, port)
     try:
-        wait_until_serving(server, token)
+        wait_until_serving(server, ready)
         yield server
     finally:
         process.send_signal(signal.SIGTERM)
@@ -199,21 +218,38 @@ def serve(name: str, command: list[str], env: dict, token: str):
         log.close()
 
 
-def wait_until_serving(server: Server, token: str) -> None:
-    request = urllib.request.Request(
-        f"{server.url}/cart/{HOT_USER}", headers={"Authorization": f"Token {token}"}
-    )
+def wait_until_serving(server: Server, ready) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             sys.exit(f"bench: {server.name} exited; see bench/out/{server.name}.log")
         try:
-            with urllib.request.urlopen(request, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
+            if ready(server):
+                return
+        except (OSError, grpc.RpcError):
+            pass
+        time.sleep(0.3)
     sys.exit(f"bench: {server.name} did not answer within 60 s")
+
+
+def http_ready(token: str):
+    def ready(server: Server) -> bool:
+        request = urllib.request.Request(
+            f"{server.url}/cart/{HOT_USER}",
+            headers={"Authorization": f"Token {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return response.status == 200
+
+    return ready
+
+
+def grpc_ready(server: Server) -> bool:
+    with grpc.insecure_channel(server.address) as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=2
+        )
+    return answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
 # ---------------------------------------------------------------------------
@@ -224,16 +260,26 @@ class Load:
     binary: str
     token: str
     products: list[str]
+    grpc_processes: int
 
     def run(self, server: Server, workload: str, concurrency: int, seconds: int):
-        """wrk's summary, with its own CPU seconds (from wait4)."""
-        command = [
-            *(self.binary, "--threads", "2", "--connections", str(concurrency)),
-            *("--duration", f"{seconds}s", "--timeout", "5s"),
-            *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
-            *(self.token, str(USERS), ",".join(self.products), HOT_USER),
-            str(ETAGS),
-        ]
+        """The load generator's summary (wrk's, or bench/grpc_load.py's for
+        the gRPC server), with its own CPU seconds (from wait4)."""
+        if server.name == "grpc":
+            command = [
+                *(str(BIN / "python"), "-m", "bench.grpc_load", server.address),
+                *(workload, str(concurrency), str(seconds), str(USERS)),
+                ",".join(self.products),
+                *("--processes", str(self.grpc_processes)),
+            ]
+        else:
+            command = [
+                *(self.binary, "--threads", "2", "--connections", str(concurrency)),
+                *("--duration", f"{seconds}s", "--timeout", "5s"),
+                *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
+                *(self.token, str(USERS), ",".join(self.products), HOT_USER),
+                str(ETAGS),
+            ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
@@ -249,7 +295,7 @@ class Load:
         process.returncode = os.waitstatus_to_exitcode(status)
         match = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
         if process.returncode or not match:
-            sys.exit(f"bench: wrk failed:\n{output}")
+            sys.exit(f"bench: {command[0]} failed:\n{output}")
         return {**json.loads(match[1]), "wrk_cpu": usage.ru_utime + usage.ru_stime}
 
 
@@ -330,7 +376,7 @@ def run_cell(load, server, workload, concurrency, args, connection, postmaster):
         "requests": result["requests"],
         "cpu_server": server_cpu,
         "cpu_database": database_cpu,
-        "cpu_wrk": result["wrk_cpu"],
+        "cpu_wrk": result["wrk_cpu"],  # the load generator's: wrk or grpc_load
         "cpu_other": machine - server_cpu - database_cpu - result["wrk_cpu"],
         "seconds": seconds,
         "rss_before": max(rss_before.values()),
@@ -383,6 +429,18 @@ def parse_args() -> argparse.Namespace:
         help="gunicorn options for the floor",
     )
     parser.add_argument(
+        "--grpc",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="gRPC cells (manage.py grpcserve) for the add and get workloads",
+    )
+    parser.add_argument(
+        "--grpc-client-processes",
+        type=int,
+        default=2,
+        help="processes of the gRPC load generator (bench/grpc_load.py)",
+    )
+    parser.add_argument(
         "--profile",
         action="store_true",
         help="record py-spy profiles into bench/out/ (pip install py-spy)",
@@ -418,28 +476,44 @@ def main() -> None:
         row = cursor.fetchone()
         assert row is not None
         postmaster = int(_stat(row[0])[1])
-    load = Load(binary, token, products)
+    load = Load(binary, token, products, args.grpc_client_processes)
     gunicorn = str(BIN / "gunicorn")
     service_command = [gunicorn, "--config", "gunicorn.conf.py"]
     floor_command = [gunicorn, "--pythonpath", "bench", "floor:application"]
     floor_command += args.floor_gunicorn.split()
+    grpc_command = [str(BIN / "python"), "manage.py", "grpcserve"]
     workloads = args.workloads.split(",")
+    with_grpc = args.grpc and bool(GRPC_WORKLOADS & set(workloads))
     levels = [int(level) for level in args.concurrency.split(",")]
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     cells = []
     with ExitStack() as stack:
-        service = stack.enter_context(serve("service", service_command, env, token))
-        floor = stack.enter_context(serve("floor", floor_command, env, token))
-        for server in (service, floor):
+        ready = http_ready(token)
+        service = stack.enter_context(
+            serve("service", service_command, gunicorn_bind, env, ready)
+        )
+        floor = stack.enter_context(
+            serve("floor", floor_command, gunicorn_bind, env, ready)
+        )
+        servers = [service, floor]
+        if with_grpc:
+            grpc_server = stack.enter_context(
+                serve("grpc", grpc_command, grpcserve_bind, env, grpc_ready)
+            )
+            servers.append(grpc_server)
+        for server in servers:
             server.rss_first = rss_mib(server.workers())
-        # Interleaved, and the order alternates from cell to cell, so that a
+        # Interleaved, and the order rotates from cell to cell, so that a
         # burst of outside load does not always hit the same side.
         for number, (workload, concurrency) in enumerate(
             (workload, concurrency) for workload in workloads for concurrency in levels
         ):
-            pair = (service, floor) if number % 2 == 0 else (floor, service)
-            for server in pair:
+            sides = [service, floor]
+            if with_grpc and workload in GRPC_WORKLOADS:
+                sides.append(grpc_server)
+            shift = number % len(sides)
+            for server in sides[shift:] + sides[:shift]:
                 cells.append(
                     run_cell(
                         load,
@@ -453,7 +527,7 @@ def main() -> None:
                 )
         rss = {
             server.name: (server.rss_first, rss_mib(server.workers()))
-            for server in (service, floor)
+            for server in servers
         }
     report = {
         "started": started,
@@ -463,6 +537,7 @@ def main() -> None:
         "rss": rss,
         "versions": versions(connection, binary),
         "service_config": service_config(env),
+        "grpc_config": grpc_config(args) if with_grpc else None,
         "floor_config": " ".join(floor_command[3:]),
         "args": args,
     }
@@ -481,7 +556,10 @@ def versions(connection, binary: str) -> dict[str, str]:
         [binary, "--version"], capture_output=True, text=True
     ).stdout.split()[1]
     found = {"Python": platform.python_version(), "PostgreSQL": postgres}
-    for package in ("Django", "djangorestframework", "gunicorn", "psycopg2-binary"):
+    for package in (
+        *("Django", "djangorestframework", "gunicorn", "psycopg2-binary"),
+        *("grpcio", "protobuf"),
+    ):
         found[package] = version(package)
     found["wrk"] = wrk_version
     return found
@@ -500,6 +578,20 @@ def service_config(env: dict) -> str:
         f"worker class {config['worker_class']}, {config['threads']} thread(s), "
         f"keepalive {config['keepalive']} s, access log on, "
         "max_requests 0 (no recycling: a leak would show); DJANGO_DEBUG off"
+    )
+
+
+def grpc_config(args) -> str:
+    started = re.search(
+        r"\((\d+ threads, \d+ using the database at once)\)",
+        (OUT / "grpc.log").read_text(),
+    )
+    return (
+        f"manage.py grpcserve: one process ({started[1] if started else '?'}),"
+        " access log on;"
+        f" load from bench/grpc_load.py, {args.grpc_client_processes} processes"
+        " (grpc.aio, one HTTP/2 channel each), called as Online Boutique's"
+        " front end calls it (no credentials)"
     )
 
 
@@ -549,6 +641,7 @@ def render(report: dict) -> str:
         + ", ".join(f"{name} {number}" for name, number in report["versions"].items()),
         f"- Service: {report['service_config']}",
         f"- Floor: bench/floor.py under gunicorn `{report['floor_config']}`",
+        *([f"- gRPC: {report['grpc_config']}"] if report.get("grpc_config") else []),
         f"- Load: wrk, 2 threads, {args.warmup} s warm-up then {args.duration} s"
         " measured per cell; service and floor interleaved, alternating which"
         " goes first; 10,000 users with 3 lines each; the service is called"
@@ -577,14 +670,16 @@ def render(report: dict) -> str:
         " timeout). Targets: throughput ≥ 50% of the floor's, no error,"
         " p99 ≤ 3 x the floor's (and, under `hot`, the count check below).",
         "",
+        *grpc_table(pairs),
         "## CPU and memory during the measured window",
         "",
-        "CPU seconds over the measured window, from /proc: the gunicorn master"
-        " and its workers, the PostgreSQL cluster, wrk, and everything else on the"
-        " machine (other people's work: the noise). ms/req is server + database"
-        " CPU per request.",
+        "CPU seconds over the measured window, from /proc: the server (the"
+        " gunicorn master and its workers, or the gRPC server), the PostgreSQL"
+        " cluster, the load generator (wrk, or bench/grpc_load.py's processes),"
+        " and everything else on the machine (other people's work: the noise)."
+        " ms/req is server + database CPU per request.",
         "",
-        "| workload | conc. | side | server s | postgres s | wrk s | other s"
+        "| workload | conc. | side | server s | postgres s | load s | other s"
         " | ms/req | worker RSS MiB before → after |",
         "|---|--:|---|--:|--:|--:|--:|--:|--:|",
     ]
@@ -626,6 +721,38 @@ def render(report: dict) -> str:
                 f" | {'passed' if hot['passed'] else '**failed**'} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def grpc_table(pairs: dict) -> list[str]:
+    """The gRPC cells next to the REST service's (no floor of their own: the
+    REST floor does the same database work)."""
+    rows = [
+        (workload, concurrency, pair["grpc"], pair["service"], pair["floor"])
+        for (workload, concurrency), pair in pairs.items()
+        if "grpc" in pair
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## gRPC (hipstershop.CartService) next to REST",
+        "",
+        "`add` is AddItem, `get` is GetCart, on the same users and products;"
+        ' the gRPC server is one process (bench/README.md, "gRPC").',
+        "",
+        "| workload | conc. | gRPC calls/s | REST service req/s | gRPC ÷ REST"
+        " | gRPC ÷ floor | gRPC p50 / p99 ms | REST p50 / p99 ms | gRPC errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for workload, concurrency, grpc_cell, service, floor in rows:
+        lines.append(
+            f"| {workload} | {concurrency} | {grpc_cell['rps']:.0f}"
+            f" | {service['rps']:.0f} | {grpc_cell['rps'] / service['rps']:.0%}"
+            f" | {grpc_cell['rps'] / floor['rps']:.0%}"
+            f" | {grpc_cell['p50_ms']:.1f} / {grpc_cell['p99_ms']:.1f}"
+            f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
+            f" | {errors(grpc_cell)} |"
+        )
+    return [*lines, ""]
 
 
 def errors(cell: dict) -> str:

@@ -288,6 +288,22 @@ CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
 CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
 
 # ---------------------------------------------------------------------------
+# gRPC: Online Boutique's hipstershop.CartService (manage.py grpcserve)
+# ---------------------------------------------------------------------------
+# The address to listen on: loopback by default, as gunicorn's; "0.0.0.0" (or
+# "[::]") in a container.
+CART_GRPC_BIND = os.environ.get("CART_GRPC_BIND", "127.0.0.1")
+CART_GRPC_PORT = env_int("CART_GRPC_PORT", 7070)
+# Calls served at once, each thread with its own database connection. One
+# above the bulkhead (DATABASE_BULKHEAD: calls using the database at once), as
+# for gunicorn's threads: a thread is always free for health checks and fast
+# refusals. Size a gRPC process with DATABASE_BULKHEAD; more threads than
+# this only wait for a slot.
+CART_GRPC_THREADS = env_int("CART_GRPC_THREADS", DATABASE_BULKHEAD + 1)
+# On SIGTERM: how long calls in flight may take to finish, in seconds.
+CART_GRPC_GRACE = env_duration("CART_GRPC_GRACE", "25s")
+
+# ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector
 # ---------------------------------------------------------------------------
 LOGGING = {

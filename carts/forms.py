@@ -12,7 +12,11 @@ from django import forms
 
 from . import services
 from .domain import rules
-from .domain.errors import CartLineLimitExceeded, QuantityLimitExceeded
+from .domain.errors import (
+    CartLineLimitExceeded,
+    InvalidQuantity,
+    QuantityLimitExceeded,
+)
 from .models import CartItem
 
 
@@ -36,6 +40,8 @@ class CartItemForm(forms.ModelForm[CartItem]):
         quantity: int = self.cleaned_data["quantity"]
         try:
             rules.check_quantity(quantity)
+        except InvalidQuantity as error:
+            raise forms.ValidationError(str(error), code="min_value") from None
         except QuantityLimitExceeded as error:
             raise forms.ValidationError(str(error), code="max_value") from None
         return quantity

@@ -42,10 +42,12 @@ def _fresh_throttle_cache(settings, tmp_path):
 def _no_statement_deadlines_for_the_suite_itself():
     """The suite's own connections run its set-up and tear-down (a TRUNCATE of
     every table after each transactional test), which on a loaded machine can
-    outlast the service's statement deadlines. The servers the tests start
-    keep the real defaults; tests of the deadlines set them themselves."""
+    outlast the service's statement deadlines, and its bursts of a hundred
+    threads on one cart row its lock wait. The servers the tests start keep
+    the real defaults; tests of the deadlines set them themselves."""
     with override_settings(
         DATABASE_STATEMENT_TIMEOUT=0,
+        DATABASE_LOCK_TIMEOUT=10,
         DATABASE_IDLE_IN_TRANSACTION_TIMEOUT=0,
         DATABASE_QUERY_TIMEOUT=60,
     ):
@@ -99,6 +101,13 @@ def alice(make_client, catalog) -> APIClient:
 @pytest.fixture
 def staff(make_client, catalog) -> APIClient:
     return make_client("frontend", staff=True)
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    """pytest-django's, minus the password: hashing one costs most of a test."""
+    client.force_login(django_user_model.objects.create_superuser("admin"))
+    return client
 
 
 def cart_lines(username: str) -> list[tuple[str, int]]:

@@ -8,7 +8,7 @@ from carts.admin import CartAdmin
 from carts.models import Cart, CartItem, User
 from carts.owners import NewOwner, owner_cart_ensure
 
-from .test_admin import admin_client, queries_for, user_change_data  # noqa: F401
+from .test_admin import queries_for, user_change_data
 
 
 def cart_owner(username: str, *, guest=False, quantity=1, age_days=0) -> User:
@@ -21,7 +21,7 @@ def cart_owner(username: str, *, guest=False, quantity=1, age_days=0) -> User:
     return user
 
 
-def test_guests_are_marked_and_filterable(admin_client, catalog):  # noqa: F811
+def test_guests_are_marked_and_filterable(admin_client, catalog):
     cart_owner("guest-1", guest=True)
     cart_owner("shopper-1")
 
@@ -32,7 +32,7 @@ def test_guests_are_marked_and_filterable(admin_client, catalog):  # noqa: F811
     assert "guest-1" not in {u.username for u in shoppers.context["cl"].result_list}
 
 
-def test_merged_guests_show_their_target(admin_client, catalog):  # noqa: F811
+def test_merged_guests_show_their_target(admin_client, catalog):
     guest = cart_owner("guest-2", guest=True)
     target = cart_owner("shopper-2")
     Cart.objects.filter(user=guest).update(merged_into=target, merged_at=timezone.now())
@@ -48,7 +48,7 @@ def test_merged_guests_show_their_target(admin_client, catalog):  # noqa: F811
 
 
 def test_the_carts_list_shows_figures_sorted_by_last_change(
-    admin_client,  # noqa: F811
+    admin_client,
     catalog,
 ):
     cart_owner("old", quantity=2, age_days=5)
@@ -77,7 +77,7 @@ def test_the_carts_list_shows_figures_sorted_by_last_change(
     assert count <= 5
 
 
-def test_admin_edits_of_lines_bump_the_cart_version(admin_client, catalog):  # noqa: F811
+def test_admin_edits_of_lines_bump_the_cart_version(admin_client, catalog):
     user = cart_owner("edited")
     line = CartItem.objects.get(user=user)
     before = Cart.objects.get(user=user).version

@@ -18,13 +18,24 @@ from .conftest import database_url_for_tests, error_codes
 LOAFERS = "L9ECAV7KIM"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_every_connection_has_the_server_side_timeouts(settings):
-    # The settings module's defaults, which the suite's own connections
-    # override (tests/conftest.py).
-    for name in ("DATABASE_STATEMENT_TIMEOUT", "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT"):
+@pytest.fixture
+def service_deadlines(settings):
+    """This process's connection with the settings module's deadlines, which
+    the suite's own connections relax (tests/conftest.py); a fresh one after."""
+    for name in (
+        "DATABASE_STATEMENT_TIMEOUT",
+        "DATABASE_LOCK_TIMEOUT",
+        "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+        "DATABASE_QUERY_TIMEOUT",
+    ):
         setattr(settings, name, getattr(project_settings, name))
     connection.close()
+    yield
+    connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_connection_has_the_server_side_timeouts(service_deadlines):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT current_setting('statement_timeout'),"
@@ -55,7 +66,9 @@ def test_a_round_trip_past_its_deadline_fails_and_closes_the_connection():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_write_waiting_on_a_locked_row_is_a_503_and_keeps_its_connection(alice):
+def test_a_write_waiting_on_a_locked_row_is_a_503_and_keeps_its_connection(
+    alice, service_deadlines
+):
     assert (
         alice.post("/cart/alice", {"product_id": LOAFERS}, format="json").status_code
         == 201

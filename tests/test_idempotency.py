@@ -7,6 +7,7 @@ from io import StringIO
 import psycopg2
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from carts.models import IdempotencyRecord
@@ -152,7 +153,19 @@ def test_a_valid_key_is_accepted(alice, key):
     assert add_once(alice, key)["Idempotent-Replayed"] == "true"
 
 
-def test_a_repeat_past_the_wait_for_its_first_is_409_then_runs(alice):
+@pytest.fixture
+def service_lock_wait(settings):
+    """This process's connection with the service's lock wait (conftest
+    lengthens the suite's own), and a fresh one afterwards."""
+    settings.DATABASE_LOCK_TIMEOUT = 1
+    connection.close()
+    yield
+    connection.close()
+
+
+def test_a_repeat_past_the_wait_for_its_first_is_409_then_runs(
+    alice, service_lock_wait
+):
     # The first request, still running: its claim is not committed yet.
     first = psycopg2.connect(database_url_for_tests())
     try:

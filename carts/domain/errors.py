@@ -48,6 +48,12 @@ class LineNotFound(CartError):
     message = "Product '{product_id}' is not in the cart."
 
 
+class InvalidQuantity(CartError):
+    kind = ErrorKind.INVALID
+    code = "invalid_quantity"
+    message = "The quantity must be at least 1, not {quantity}."
+
+
 class QuantityLimitExceeded(CartError):
     kind = ErrorKind.LIMIT
     code = "quantity_limit_exceeded"

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
-from .errors import InvalidUserId, QuantityLimitExceeded
+from .errors import InvalidQuantity, InvalidUserId, QuantityLimitExceeded
 
 USERNAME_MAX_LENGTH = 150
 _username_validator = UnicodeUsernameValidator()
@@ -24,7 +24,10 @@ def max_lines() -> int:
 
 
 def check_quantity(quantity: int) -> None:
-    """A line never holds more than CART_MAX_LINE_QUANTITY units."""
+    """A write names at least one unit; a line never holds more than
+    CART_MAX_LINE_QUANTITY units."""
+    if quantity < 1:
+        raise InvalidQuantity(quantity=quantity)
     if quantity > max_line_quantity():
         raise QuantityLimitExceeded(limit=max_line_quantity())
 
