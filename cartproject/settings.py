@@ -60,7 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
-    "carts.middleware.RequestSizeLimitMiddleware",
+    "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -115,7 +115,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     )
 
 # Each PostgreSQL connection caches token lookups and LISTENs for the changes
-# that empty its cache (cartproject.postgresql). Switch it off where LISTEN
+# that empty its cache (carts.auth.token_cache). Switch it off where LISTEN
 # cannot work: behind a pooler in transaction mode (PgBouncer), whose server
 # connections change hands between transactions.
 CART_TOKEN_CACHE = env_bool("CART_TOKEN_CACHE", True)
@@ -146,7 +146,7 @@ REST_FRAMEWORK = {
     # Token first: its "Token" scheme is what the 401 WWW-Authenticate names.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token check, without compiling an ORM query per request.
-        "carts.authentication.TokenAuthentication",
+        "carts.auth.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -154,20 +154,20 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     # DRF's, with a shortcut when the answer can only be JSON (bench/README.md).
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "carts.negotiation.ContentNegotiation",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "carts.api.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
 DRF_STANDARDIZED_ERRORS = {
-    "EXCEPTION_HANDLER_CLASS": "carts.errors.CartExceptionHandler",
+    "EXCEPTION_HANDLER_CLASS": "carts.api.errors.CartExceptionHandler",
     # Every request may be refused as too large; the cart's own codes per
-    # operation are declared in carts.openapi.
+    # operation are declared in carts.api.openapi.
     "ALLOWED_ERROR_STATUS_CODES": [
         *("400", "401", "403", "404", "405", "406", "413", "415", "429", "500"),
     ],
-    "ERROR_SCHEMAS": {"413": "carts.openapi.RequestTooLargeResponse"},
+    "ERROR_SCHEMAS": {"413": "carts.api.openapi.RequestTooLargeResponse"},
 }
 
 SPECTACULAR_SETTINGS = {
@@ -178,7 +178,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],
-    "PREPROCESSING_HOOKS": ["carts.urls.schema_without_slash_variants"],
+    "PREPROCESSING_HOOKS": ["carts.api.urls.schema_without_slash_variants"],
     # drf-standardized-errors' enums, named once instead of per endpoint.
     "ENUM_NAME_OVERRIDES": {
         name: f"drf_standardized_errors.openapi_serializers.{name}.choices"
@@ -195,7 +195,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
         # Every body refuses unknown members: document that error too.
-        "carts.openapi.document_unknown_fields",
+        "carts.api.openapi.document_unknown_fields",
     ],
 }
 
@@ -222,7 +222,7 @@ LOGGING = {
 # Reliability and security: body size, rate limits, TLS behind a proxy
 # ---------------------------------------------------------------------------
 # Bodies over 64 KiB are refused with 413 before anything reads them
-# (carts.middleware): Django checks this limit only when `request.body` is
+# (carts.api.middleware): Django checks this limit only when `request.body` is
 # read, and DRF's parsers read the stream directly.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
@@ -236,9 +236,9 @@ CART_THROTTLE_RATES = {
 }
 REST_FRAMEWORK |= {
     "DEFAULT_THROTTLE_CLASSES": [
-        "carts.throttling.AnonThrottle",
-        "carts.throttling.UserThrottle",
-        "carts.throttling.StaffThrottle",
+        "carts.api.throttling.AnonThrottle",
+        "carts.api.throttling.UserThrottle",
+        "carts.api.throttling.StaffThrottle",
     ],
     # The client address is REMOTE_ADDR unless this many proxies in front
     # append to X-Forwarded-For; trusting the header by default would let

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from carts.urls import optional_slash
+from carts.api.urls import optional_slash
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,8 +10,8 @@ urlpatterns = [
     *optional_slash(
         "api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"
     ),
-    path("", include("carts.urls")),
+    path("", include("carts.api.urls")),
 ]
 
-handler404 = "carts.views.json_not_found"
-handler500 = "carts.views.json_server_error"
+handler404 = "carts.api.views.json_not_found"
+handler500 = "carts.api.views.json_server_error"

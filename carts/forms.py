@@ -7,7 +7,7 @@ the same rules as form errors, so it never reaches a database constraint.
 from django import forms
 from django.conf import settings
 
-from .errors import CartLineLimitExceeded, QuantityLimitExceeded
+from .domain.errors import CartLineLimitExceeded, QuantityLimitExceeded
 from .models import CartItem
 
 
@@ -32,7 +32,7 @@ class CartItemForm(forms.ModelForm):
         limit = settings.CART_MAX_LINE_QUANTITY
         if quantity > limit:
             raise forms.ValidationError(
-                QuantityLimitExceeded(limit=limit).detail, code="max_value"
+                str(QuantityLimitExceeded(limit=limit)), code="max_value"
             )
         return quantity
 
@@ -48,6 +48,6 @@ class CartItemForm(forms.ModelForm):
             limit = settings.CART_MAX_LINES
             if CartItem.objects.filter(user=user).count() >= limit:
                 raise forms.ValidationError(
-                    CartLineLimitExceeded(limit=limit).detail, code="line_limit"
+                    str(CartLineLimitExceeded(limit=limit)), code="line_limit"
                 )
         return cleaned_data

@@ -1,29 +1,12 @@
 """Reads, with their joins spelled out so that each is one query."""
 
-from dataclasses import dataclass, field
-from decimal import Decimal
-
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
 from . import sql
-from .errors import UserNotFound
+from .domain.cart import Cart, CartLine, money
+from .domain.errors import UserNotFound
 from .models import Product
-from .services import CartLine, money
-
-
-@dataclass(frozen=True, slots=True)
-class Cart:
-    user_id: str
-    items: list[CartLine] = field(default_factory=list)
-
-    @property
-    def total_quantity(self) -> int:
-        return sum(line.quantity for line in self.items)
-
-    @property
-    def subtotal(self) -> Decimal:
-        return sum((line.line_total for line in self.items), Decimal("0.00"))
 
 
 def cart_get(*, username: str) -> Cart:

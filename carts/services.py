@@ -10,8 +10,6 @@ are raw SQL, parameterised, kept in carts/sql.py; they run unchanged on SQLite
 (3.35+) and PostgreSQL.
 """
 
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
@@ -19,7 +17,8 @@ from django.db import connection
 from django.utils import timezone
 
 from . import sql
-from .errors import (
+from .domain.cart import CartLine, money
+from .domain.errors import (
     CartLineLimitExceeded,
     LineNotFound,
     ProductNotFound,
@@ -27,25 +26,6 @@ from .errors import (
     UserNotFound,
 )
 from .models import User
-
-CENT = Decimal("0.01")
-
-
-@dataclass(frozen=True, slots=True)
-class CartLine:
-    product_id: str
-    name: str
-    quantity: int
-    unit_price: Decimal
-
-    @property
-    def line_total(self) -> Decimal:
-        return self.unit_price * self.quantity
-
-
-def money(value) -> Decimal:
-    """A price as stored (SQLite hands back int/float, PostgreSQL Decimal)."""
-    return Decimal(str(value)).quantize(CENT)
 
 
 class _Facts(NamedTuple):

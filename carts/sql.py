@@ -76,7 +76,7 @@ CART_SQL = """
     ORDER BY c.created_at, c.id
 """
 
-# The user a token belongs to (carts.authentication fills in the columns).
+# The user a token belongs to (carts.auth.authentication fills in the columns).
 TOKEN_USER_SQL = """
     SELECT {columns} FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
     WHERE t.key = %(key)s

@@ -8,7 +8,7 @@ from django.core.management import call_command  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from carts import selectors, services  # noqa: E402
-from carts.errors import (  # noqa: E402
+from carts.domain.errors import (  # noqa: E402
     CartLineLimitExceeded,
     ProductNotFound,
     QuantityLimitExceeded,

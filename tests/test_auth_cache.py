@@ -1,5 +1,5 @@
 """The per-connection token cache never outlives a committed revocation by more
-than the notification's delivery (cartproject.postgresql, bench/README.md).
+than the notification's delivery (carts.auth.token_cache, bench/README.md).
 
 On real transactions: a NOTIFY only leaves when its transaction commits.
 """

@@ -8,7 +8,7 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from carts.negotiation import ContentNegotiation
+from carts.api.negotiation import ContentNegotiation
 
 ACCEPT = [
     None,

@@ -2,9 +2,9 @@
 
 Each statement that updates, deletes or truncates rows of authtoken_token or
 carts_user sends NOTIFY carts_auth_changed (one per transaction, at commit).
-cartproject.postgresql's connections LISTEN on it to empty their
+The connections of carts.auth.token_cache LISTEN on it to empty their
 authentication cache. On other databases nothing is cached and this does
-nothing. Names as in cartproject/postgresql/base.py (AUTH_*).
+nothing. Names as in carts/auth/token_cache.py (AUTH_*).
 """
 
 from django.db import migrations

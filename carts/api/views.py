@@ -7,16 +7,15 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors, services
-from .errors import (
+from .. import selectors, services
+from ..domain.errors import (
     CartLineLimitExceeded,
     LineNotFound,
     ProductNotFound,
     QuantityLimitExceeded,
-    ServiceUnavailable,
     UserNotFound,
-    json_error,
 )
+from .errors import ServiceUnavailable, json_error
 from .openapi import PRODUCT_ID, UNMATCHED_PATH, USER_ID, error_responses
 from .permissions import IsCartOwnerOrStaff
 from .serializers import (

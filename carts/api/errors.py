@@ -1,4 +1,5 @@
-"""Errors with stable codes; drf-standardized-errors renders every one of them."""
+"""The HTTP side of errors: domain errors and outages as DRF exceptions, which
+drf-standardized-errors renders in the API's one error shape."""
 
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
@@ -7,44 +8,26 @@ from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException
 
+from ..domain.errors import CartError, ErrorKind
 
-class CartError(APIException):
-    """An error of the cart's domain; `default_code` is part of the API."""
-
-    message: str  # formatted with the keyword arguments given when raised
-
-    def __init__(self, **values):
-        super().__init__(self.message.format(**values))
-
-
-class ProductNotFound(CartError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "product_not_found"
-    message = "Product '{product_id}' does not exist."
+# Each kind of domain error as an HTTP status; the code is the domain's.
+HTTP_STATUS = {
+    ErrorKind.INVALID: status.HTTP_400_BAD_REQUEST,
+    ErrorKind.FORBIDDEN: status.HTTP_403_FORBIDDEN,
+    ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
+    ErrorKind.LIMIT: status.HTTP_409_CONFLICT,
+    ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+}
 
 
-class UserNotFound(CartError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "user_not_found"
-    message = "User '{user_id}' does not exist."
+def http_status(error: type[CartError]) -> int:
+    return HTTP_STATUS[error.kind]
 
 
-class LineNotFound(CartError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "line_not_found"
-    message = "Product '{product_id}' is not in the cart."
-
-
-class QuantityLimitExceeded(CartError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "quantity_limit_exceeded"
-    message = "A cart line may hold at most {limit} units."
-
-
-class CartLineLimitExceeded(CartError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "cart_line_limit_exceeded"
-    message = "A cart may hold at most {limit} lines."
+def as_api_exception(error: CartError) -> APIException:
+    exception = APIException(str(error), code=error.code)
+    exception.status_code = http_status(type(error))
+    return exception
 
 
 class ServiceUnavailable(APIException):
@@ -54,9 +37,12 @@ class ServiceUnavailable(APIException):
 
 
 class CartExceptionHandler(ExceptionHandler):
-    """Adds one rule to the standard handler: a database outage is a 503."""
+    """Adds two rules to the standard handler: a domain error is answered with
+    its kind's status and its code, a database outage is a 503."""
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, CartError):
+            return as_api_exception(exc)
         # OperationalError/InterfaceError mean the connection is gone or refused;
         # an IntegrityError or a programming error stays a 500, as it is a bug.
         if isinstance(exc, (OperationalError, InterfaceError)):

@@ -1,5 +1,5 @@
 """DRF's token authentication, as one precompiled query, cached per connection
-where the database announces every change (cartproject.postgresql)."""
+where the database announces every change (carts.auth.token_cache)."""
 
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
@@ -7,10 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from cartproject.postgresql.base import invalidate_auth_caches
-
-from . import sql
-from .models import User
+from .. import sql
+from ..models import User
+from .token_cache import invalidate_auth_caches
 
 _FIELDS = User._meta.concrete_fields
 _TOKEN_USER_SQL = sql.TOKEN_USER_SQL.format(
@@ -27,7 +26,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     CPU than the rest of the token check together (bench/README.md)."""
 
     def authenticate_credentials(self, key):
-        # Only cartproject.postgresql's connections have a cache.
+        # Only connections with a TokenCacheConnection have a cache.
         auth_cache = getattr(connection, "auth_cache", None)
         cache = auth_cache() if auth_cache else None
         row = cache.get(key) if cache is not None else None

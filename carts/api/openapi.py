@@ -19,6 +19,9 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.status import is_server_error
 
+from ..domain.errors import CartError
+from .errors import http_status
+
 
 def path_parameter(name: str, description: str, example: str) -> OpenApiParameter:
     return OpenApiParameter(
@@ -65,25 +68,30 @@ def error_response(name: str, status_code: int, codes: list[str]) -> type:
     )
 
 
-def error_responses(operation: str, *errors: type[APIException]) -> dict[int, type]:
+def error_responses(
+    operation: str, *errors: type[CartError] | type[APIException]
+) -> dict[int, type]:
     """{status: serializer} for the errors an operation raises beyond DRF's."""
     codes = defaultdict(list)
     for error in errors:
-        codes[error.status_code].append(error.default_code)
+        if issubclass(error, CartError):
+            codes[http_status(error)].append(error.code)
+        else:
+            codes[error.status_code].append(error.default_code)
     return {
         status_code: error_response(f"{operation}{status_code}", status_code, names)
         for status_code, names in sorted(codes.items())
     }
 
 
-# Any request can be too large (carts.middleware): named in ERROR_SCHEMAS.
+# Any request can be too large (carts.api.middleware): named in ERROR_SCHEMAS.
 RequestTooLargeResponse = error_response("RequestTooLarge", 413, ["request_too_large"])
 
 
 class StrictInputSchema(OpenApiSerializerExtension):
     """A strict input body documents that it takes no other member."""
 
-    target_class = "carts.serializers.StrictInputSerializer"
+    target_class = "carts.api.serializers.StrictInputSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):

@@ -1,0 +1,58 @@
+"""The cart's domain errors: a stable code and a message each, no framework.
+
+Every interface maps `kind` to its own answer: the REST API to an HTTP status
+(carts.api.errors), the gRPC servicer to a status code. The codes are part of
+the API; the messages are for people.
+"""
+
+from enum import Enum
+
+
+class ErrorKind(Enum):
+    INVALID = "invalid"  # the request can never succeed as sent
+    FORBIDDEN = "forbidden"  # the caller may not do this
+    NOT_FOUND = "not_found"  # something it names does not exist
+    LIMIT = "limit"  # a cart limit would be passed
+    CONFLICT = "conflict"  # the cart's state does not allow it
+
+
+class CartError(Exception):
+    """An error of the cart's domain; `code` is part of the API."""
+
+    kind: ErrorKind
+    code: str
+    message: str  # formatted with the keyword arguments given when raised
+
+    def __init__(self, **values: object) -> None:
+        self.values = values
+        super().__init__(self.message.format(**values))
+
+
+class ProductNotFound(CartError):
+    kind = ErrorKind.NOT_FOUND
+    code = "product_not_found"
+    message = "Product '{product_id}' does not exist."
+
+
+class UserNotFound(CartError):
+    kind = ErrorKind.NOT_FOUND
+    code = "user_not_found"
+    message = "User '{user_id}' does not exist."
+
+
+class LineNotFound(CartError):
+    kind = ErrorKind.NOT_FOUND
+    code = "line_not_found"
+    message = "Product '{product_id}' is not in the cart."
+
+
+class QuantityLimitExceeded(CartError):
+    kind = ErrorKind.LIMIT
+    code = "quantity_limit_exceeded"
+    message = "A cart line may hold at most {limit} units."
+
+
+class CartLineLimitExceeded(CartError):
+    kind = ErrorKind.LIMIT
+    code = "cart_line_limit_exceeded"
+    message = "A cart may hold at most {limit} lines."
