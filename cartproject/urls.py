@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from carts.api.urls import optional_slash
+from carts.observability import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,6 +11,8 @@ urlpatterns = [
     *optional_slash(
         "api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"
     ),
+    # Prometheus, for the scraper on the internal network (nginx refuses it).
+    *optional_slash("metrics", metrics_view, "metrics"),
     path("", include("carts.api.urls")),
 ]
 

@@ -9,6 +9,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 
 from ..domain.errors import CartError, ErrorKind
+from ..observability import DATABASE_ERRORS
 
 # Each kind of domain error as an HTTP status; the code is the domain's.
 HTTP_STATUS = {
@@ -46,6 +47,7 @@ class CartExceptionHandler(ExceptionHandler):
         # OperationalError/InterfaceError mean the connection is gone or refused;
         # an IntegrityError or a programming error stays a 500, as it is a bug.
         if isinstance(exc, (OperationalError, InterfaceError)):
+            DATABASE_ERRORS.labels(type(exc).__name__).inc()
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 

@@ -1,0 +1,145 @@
+"""nginx at the edge: slow clients, the body limit, request ids, what it hides."""
+
+import socket
+import statistics
+import threading
+import time
+import uuid
+
+import pytest
+
+from .stack import REPLICAS, call, logs, port, record
+
+pytestmark = pytest.mark.stack
+
+TRICKLERS = 50
+TRICKLE_SECONDS = 20
+
+
+def trickle(stop: threading.Event, cut_off: list[int]) -> None:
+    """A slow client: a request header a few bytes every 2 s, again and again
+    whenever the server gives up on it."""
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port("web")), timeout=5) as s:
+                s.sendall(b"GET /products HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                while not stop.wait(2):
+                    s.sendall(b"X-a: b\r\n")
+        except OSError:
+            cut_off.append(1)
+
+
+def test_slow_clients_leave_normal_requests_answered_within_a_second(
+    staff_token, shoppers
+):
+    stop, cut_off = threading.Event(), []
+    tricklers = [
+        threading.Thread(target=trickle, args=(stop, cut_off), daemon=True)
+        for _ in range(TRICKLERS)
+    ]
+    for thread in tricklers:
+        thread.start()
+    answers = []
+    try:
+        time.sleep(2)  # every slow connection is open
+        deadline = time.monotonic() + TRICKLE_SECONDS - 2
+        while time.monotonic() < deadline:
+            answers.append(
+                call("web", "GET", f"/cart/{shoppers[0]}", token=staff_token)
+            )
+            answers.append(call("web", "GET", "/healthz"))
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in tricklers:
+            thread.join(timeout=10)
+
+    seconds = [answer.seconds for answer in answers]
+    record(
+        f"slow clients: {TRICKLERS} trickling {TRICKLE_SECONDS} s "
+        f"({len(cut_off)} cut off by nginx); {len(answers)} normal requests, "
+        f"latency median {statistics.median(seconds) * 1000:.0f} ms, "
+        f"max {max(seconds) * 1000:.0f} ms"
+    )
+    assert [answer.status for answer in answers] == [200] * len(answers)
+    assert max(seconds) < 1.0
+
+
+def test_a_body_over_64_kib_gets_the_services_413_from_nginx(staff_token, shoppers):
+    too_large = call(
+        "web",
+        "POST",
+        f"/cart/{shoppers[0]}",
+        token=staff_token,
+        body=b"{" + b" " * (64 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    at_the_limit = call(
+        "web",
+        "POST",
+        f"/cart/{shoppers[0]}",
+        token=staff_token,
+        body=b"{" + b" " * (64 * 1024 - 2) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    # What the service itself answers (carts.api.middleware), byte for byte.
+    from_replica = call(
+        "web1",
+        "POST",
+        f"/cart/{shoppers[0]}",
+        token=staff_token,
+        body=b"{" + b" " * (64 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert too_large.status == from_replica.status == 413
+    assert too_large.body == from_replica.body
+    assert at_the_limit.status == 400  # read, and refused as a bad cart line
+
+
+def test_metrics_are_not_published_through_nginx():
+    for path in ("/metrics", "/metrics/"):
+        answer = call("web", "GET", path)
+        assert answer.status == 404
+        assert answer.body["errors"][0]["code"] == "not_found"
+    assert call("web1", "GET", "/metrics").status == 200
+
+
+def test_static_files_come_from_nginx():
+    answer = call("web", "GET", "/static/admin/css/base.css")
+
+    assert answer.status == 200
+    assert "body" in answer.body
+    assert answer.headers["Cache-Control"] == "max-age=86400"
+
+
+def lines_with(request_id: str, services: tuple[str, ...]) -> list[str]:
+    return [line for line in logs(*services) if request_id in line]
+
+
+def test_the_request_id_is_in_the_answer_and_every_log_line_of_the_request():
+    given = f"stack-{uuid.uuid4().hex}"
+    path = f"/no-such-page-{given}"  # Django logs a warning for it, too
+
+    answer = call("web", "GET", path, headers={"X-Request-ID": given})
+
+    assert answer.status == 404
+    assert answer.headers.get_all("X-Request-ID") == [given]
+    lines = [line for line in logs("nginx", *REPLICAS) if path in line]
+    # nginx's access line, gunicorn's access line, Django's "Not Found".
+    assert len(lines) == 3, lines
+    assert all(f"request_id={given}" in line for line in lines), lines
+    assert any("nginx" in line.split("|")[0] for line in lines)
+    assert any("WARNING django.request" in line for line in lines)
+
+
+@pytest.mark.parametrize("given", [None, "has spaces and ;", "x" * 129])
+def test_nginx_makes_a_request_id_when_the_client_gives_no_usable_one(given):
+    headers = {"X-Request-ID": given} if given else {}
+
+    answer = call("web", "GET", "/healthz", headers=headers)
+
+    request_id = answer.headers["X-Request-ID"]
+    assert request_id != given
+    assert len(request_id) == 32 and int(request_id, 16) >= 0
+    assert any(f"request_id={request_id}" in line for line in logs(*REPLICAS))
