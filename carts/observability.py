@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 
+from django.core.signals import request_finished
 from django.http import HttpResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -88,12 +89,11 @@ class ObservabilityMiddleware:
     def __call__(self, request):
         given = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        # Kept until the response is closed (request_finished, below): Django
+        # logs a 4xx or 5xx after the middleware has returned.
+        _request_id.set(request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-        finally:
-            _request_id.reset(token)
+        response = self.get_response(request)
         match = request.resolver_match
         # The route's pattern, never the path: one series per route, whatever
         # ids the paths carry; with or without the trailing slash.
@@ -109,6 +109,13 @@ class ObservabilityMiddleware:
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _request_done(**kwargs) -> None:
+    _request_id.set("-")
+
+
+request_finished.connect(_request_done, dispatch_uid="observability-request-id")
 
 
 def metrics_view(request) -> HttpResponse:

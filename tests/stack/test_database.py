@@ -13,7 +13,6 @@ from .conftest import create_accounts
 from .stack import (
     REPLICAS,
     call,
-    compose,
     connect,
     database_url,
     free_port,
@@ -111,19 +110,29 @@ def extra_replicas():
     try:
         for name, via in names.items():
             os.environ[f"CI_{name.upper()}_PORT"] = str(free_port())
-            compose(
-                "run",
-                "-d",
-                "--no-deps",
-                "--name",
-                containers[name],
-                "-e",
-                f"DATABASE_URL={database_url(via)}",
-                "-e",
-                "DATABASE_TRANSACTION_POOLER=0",
-                "-e",
-                f"GUNICORN_BIND=127.0.0.1:{port(name)}",
-                "web1",
+            environment = {
+                "DATABASE_URL": database_url(via),
+                "DATABASE_TRANSACTION_POOLER": "0",
+                "GUNICORN_BIND": f"127.0.0.1:{port(name)}",
+                "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+            }
+            # Not `compose run`: compose v1 links a one-off container to its
+            # service's dependencies, which host networking refuses. The
+            # labels make it the project's, so that `down` removes it too.
+            subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "--detach",
+                    "--network=host",
+                    f"--name={containers[name]}",
+                    f"--label=com.docker.compose.project={project}",
+                    f"--label=com.docker.compose.service=extra-{name}",
+                    *(f"--env={key}={value}" for key, value in environment.items()),
+                    f"cart-service:{os.environ['CART_IMAGE_TAG']}",
+                ],
+                check=True,
+                capture_output=True,
             )
         for name in names:
             wait_until_serving(name)
