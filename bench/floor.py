@@ -78,8 +78,8 @@ def _add(username: str, body: bytes):
         row = cursor.fetchone()
     if row is None:  # the service spends a query on saying why; the floor won't
         return "409 Conflict", {"error": "refused"}
-    new_quantity, _, name, price = row
-    status = "201 Created" if new_quantity == quantity else "200 OK"
+    _, new_quantity, created, name, price, _ = row
+    status = "201 Created" if created else "200 OK"
     return status, _line(product_id, name, new_quantity, price)
 
 
@@ -89,7 +89,7 @@ def _get(username: str):
         rows = cursor.fetchall()
     if not rows:
         return "404 Not Found", {"error": "user_not_found"}
-    items = [_line(*row) for row in rows if row[0] is not None]
+    items = [_line(*row[:4]) for row in rows if row[0] is not None]
     subtotal = sum((Decimal(item["line_total"]) for item in items), Decimal("0.00"))
     return "200 OK", {
         "user_id": username,

@@ -133,7 +133,8 @@ def manage(env: dict, *args: str) -> None:
 
 
 def seed(connection, products: list[str]) -> str:
-    """10,000 users with 3 lines each and a staff account; returns its token."""
+    """10,000 users with 3 lines each (and their cart rows) and a staff
+    account; returns its token."""
     token = secrets.token_hex(20)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -149,6 +150,8 @@ def seed(connection, products: list[str]) -> str:
               now() + k * interval '1 millisecond',
               now() + k * interval '1 millisecond'
             FROM carts_user u, generate_series(0, 2) k;
+            INSERT INTO carts_cart (user_id, version, updated_at)
+            SELECT id, 1, now() FROM carts_user;
             INSERT INTO carts_user (password, is_superuser, username, first_name,
               last_name, email, is_staff, is_active, date_joined)
             VALUES ('!', false, %(staff)s, '', '', '', true, true, now());

@@ -26,6 +26,21 @@ def env_int(name: str, default: int) -> int:
     return default if value is None or value == "" else int(value)
 
 
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_duration(name: str, default: str) -> int:
+    """Seconds, from "90" or "90s", "15m", "24h", "30d"."""
+    value = (os.environ.get(name) or default).strip().lower()
+    unit = _DURATION_UNITS.get(value[-1:])
+    try:
+        return int(value[:-1]) * unit if unit else int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be whole seconds, or end in s, m, h or d: {value!r}"
+        ) from None
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item]
 
@@ -209,8 +224,9 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-        # Every body refuses unknown members: document that error too.
-        "carts.api.openapi.document_unknown_fields",
+        # Every body refuses unknown members, some requests as a whole: document
+        # those errors too.
+        "carts.api.openapi.document_validation_codes",
     ],
 }
 
@@ -220,6 +236,13 @@ SPECTACULAR_SETTINGS = {
 CART_CURRENCY = os.environ.get("CART_CURRENCY", "USD")
 CART_MAX_LINE_QUANTITY = env_int("CART_MAX_LINE_QUANTITY", 1000)
 CART_MAX_LINES = env_int("CART_MAX_LINES", 100)
+# Staff writes to an unknown user id create that shopper and its cart; off,
+# unknown users are 404 user_not_found as in v1.
+CART_AUTO_CREATE_USERS = env_bool("CART_AUTO_CREATE_USERS", True)
+# Expiry (manage.py purge_carts): how long an untouched cart lives.
+CART_GUEST_TTL = env_duration("CART_GUEST_TTL", "30d")
+CART_MERGED_GUEST_TTL = env_duration("CART_MERGED_GUEST_TTL", "7d")
+CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector
@@ -260,6 +283,8 @@ CART_THROTTLE_RATES = {
     "anon": os.environ.get("CART_THROTTLE_ANON", "300/min") or None,
     "user": os.environ.get("CART_THROTTLE_USER", "600/min") or None,
     "staff": os.environ.get("CART_THROTTLE_STAFF", "") or None,
+    # POST /guests, per client address: each call creates a user.
+    "guest": os.environ.get("CART_THROTTLE_GUEST", "20/min") or None,
 }
 REST_FRAMEWORK |= {
     "DEFAULT_THROTTLE_CLASSES": [

@@ -16,8 +16,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .forms import CartItemForm
-from .models import CartItem, Product, User
+from .models import Cart, CartItem, Product, User
 
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
@@ -62,18 +63,66 @@ class CartLineInline(admin.TabularInline):
         return False
 
 
+class MergedFilter(admin.SimpleListFilter):
+    title = "merged"
+    parameter_name = "merged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "merged guests"), ("no", "not merged")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(cart__merged_at__isnull=self.value() == "no")
+        return queryset
+
+
+def cart_figures(owner: str) -> dict:
+    """The annotations behind each list's cart columns; `owner` as for
+    lines_figure."""
+    return {
+        "cart_line_count": Coalesce(lines_figure(owner, Count("id")), 0),
+        "cart_total_quantity": Coalesce(lines_figure(owner, Sum("quantity")), 0),
+        "cart_subtotal_amount": Coalesce(
+            lines_figure(
+                owner, Sum(F("quantity") * F("product__price"), output_field=MONEY)
+            ),
+            Value(Decimal("0.00")),
+            output_field=MONEY,
+        ),
+    }
+
+
+class CartFiguresMixin:
+    """Columns for the figures of cart_figures()."""
+
+    @admin.display(description="cart lines", ordering="cart_line_count")
+    def cart_lines(self, obj) -> int:
+        return obj.cart_line_count
+
+    @admin.display(description="total quantity", ordering="cart_total_quantity")
+    def cart_quantity(self, obj) -> int:
+        return obj.cart_total_quantity
+
+    @admin.display(description="subtotal", ordering="cart_subtotal_amount")
+    def cart_subtotal(self, obj) -> Decimal:
+        return obj.cart_subtotal_amount
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(CartFiguresMixin, BaseUserAdmin):
     list_display = [
         "username",
         "is_staff",
+        "is_guest",
+        "merged_into",
         "cart_lines",
         "cart_quantity",
         "cart_subtotal",
     ]
+    list_filter = ["is_guest", MergedFilter, *BaseUserAdmin.list_filter]
     # The cart first; the account's other sections folded away.
     fieldsets = (
-        (None, {"fields": ("username", "password")}),
+        (None, {"fields": ("username", "password", "is_guest", "merged_into")}),
         (
             _("Cart"),
             {"fields": ("cart_lines", "cart_quantity", "cart_subtotal", "add_line")},
@@ -100,7 +149,14 @@ class UserAdmin(BaseUserAdmin):
             {"fields": ("last_login", "date_joined"), "classes": ["collapse"]},
         ),
     )
-    readonly_fields = ["cart_lines", "cart_quantity", "cart_subtotal", "add_line"]
+    readonly_fields = [
+        "is_guest",
+        "merged_into",
+        "cart_lines",
+        "cart_quantity",
+        "cart_subtotal",
+        "add_line",
+    ]
     inlines = [CartLineInline]
 
     def get_queryset(self, request):
@@ -109,33 +165,24 @@ class UserAdmin(BaseUserAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                cart_line_count=Coalesce(lines_figure("user", Count("id")), 0),
-                cart_total_quantity=Coalesce(lines_figure("user", Sum("quantity")), 0),
-                cart_subtotal_amount=Coalesce(
-                    lines_figure(
-                        "user",
-                        Sum(F("quantity") * F("product__price"), output_field=MONEY),
-                    ),
-                    Value(Decimal("0.00")),
-                    output_field=MONEY,
-                ),
+                merged_into_username=F("cart__merged_into__username"),
+                **cart_figures("user"),
             )
         )
 
     def get_inlines(self, request, obj):
         return self.inlines if obj else []
 
-    @admin.display(description="cart lines", ordering="cart_line_count")
-    def cart_lines(self, user: User) -> int:
-        return user.cart_line_count
+    def save_formset(self, request, form, formset, change) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is CartItem and (
+            formset.new_objects or formset.changed_objects or formset.deleted_objects
+        ):
+            services.carts_changed(user_ids=[form.instance.pk])
 
-    @admin.display(description="total quantity", ordering="cart_total_quantity")
-    def cart_quantity(self, user: User) -> int:
-        return user.cart_total_quantity
-
-    @admin.display(description="subtotal", ordering="cart_subtotal_amount")
-    def cart_subtotal(self, user: User) -> Decimal:
-        return user.cart_subtotal_amount
+    @admin.display(description="merged into", ordering="merged_into_username")
+    def merged_into(self, user: User) -> str:
+        return user.merged_into_username or ""
 
     @admin.display(description="new line")
     def add_line(self, user: User) -> str:
@@ -160,6 +207,60 @@ class CartItemAdmin(admin.ModelAdmin):
     date_hierarchy = "updated_at"
     autocomplete_fields = ["user", "product"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # A line moved to another user changes both carts.
+        moved_from = form.initial.get("user")
+        services.carts_changed(
+            user_ids=[obj.user_id, *([moved_from] if moved_from else [])]
+        )
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        services.carts_changed(user_ids=[obj.user_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        user_ids = list(queryset.values_list("user_id", flat=True))
+        super().delete_queryset(request, queryset)
+        services.carts_changed(user_ids=user_ids)
+
+
+@admin.register(Cart)
+class CartAdmin(CartFiguresMixin, admin.ModelAdmin):
+    """Every cart, the most recently changed first; read-only (lines are
+    edited on their owner's page, where the cart's rules apply)."""
+
+    list_display = [
+        "user",
+        "guest",
+        "cart_lines",
+        "cart_quantity",
+        "cart_subtotal",
+        "updated_at",
+        "version",
+        "merged_into",
+    ]
+    list_select_related = ["user", "merged_into"]
+    list_filter = ["user__is_guest", "updated_at"]
+    search_fields = ["user__username"]
+    ordering = ["-updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**cart_figures("user"))
+
+    @admin.display(description="guest", boolean=True, ordering="user__is_guest")
+    def guest(self, cart: Cart) -> bool:
+        return cart.user.is_guest
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Product)

@@ -1,12 +1,15 @@
 """The API's rules for a cart line, for the admin forms that edit one.
 
 The API enforces them in carts.services; an operator's edit in the admin gets
-the same rules as form errors, so it never reaches a database constraint.
+the same rules (carts.domain.rules) as form errors, so it never reaches a
+database constraint. The admin records each saved change with
+services.carts_changed, which bumps the carts' versions.
 """
 
 from django import forms
-from django.conf import settings
 
+from . import services
+from .domain import rules
 from .domain.errors import CartLineLimitExceeded, QuantityLimitExceeded
 from .models import CartItem
 
@@ -24,16 +27,15 @@ class CartItemForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # The browser checks the limits before sending; clean_quantity after.
         self.fields["quantity"].widget.attrs.update(
-            min=1, max=settings.CART_MAX_LINE_QUANTITY
+            min=1, max=rules.max_line_quantity()
         )
 
     def clean_quantity(self) -> int:
         quantity = self.cleaned_data["quantity"]
-        limit = settings.CART_MAX_LINE_QUANTITY
-        if quantity > limit:
-            raise forms.ValidationError(
-                str(QuantityLimitExceeded(limit=limit)), code="max_value"
-            )
+        try:
+            rules.check_quantity(quantity)
+        except QuantityLimitExceeded as error:
+            raise forms.ValidationError(str(error), code="max_value") from None
         return quantity
 
     def clean(self):
@@ -45,7 +47,10 @@ class CartItemForm(forms.ModelForm):
             )
         user = cleaned_data.get("user")
         if user and (self.instance._state.adding or "user" in self.changed_data):
-            limit = settings.CART_MAX_LINES
+            # Counted under the cart's lock, as the API's writes count: the
+            # admin's page is one transaction, so the count holds until saved.
+            services.cart_lock(user_id=user.pk)
+            limit = rules.max_lines()
             if CartItem.objects.filter(user=user).count() >= limit:
                 raise forms.ValidationError(
                     str(CartLineLimitExceeded(limit=limit)), code="line_limit"

@@ -1,10 +1,19 @@
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MinLengthValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class User(AbstractUser):
-    """A shopper or an operator; the username is the cart's external id."""
+    """A shopper, a guest or an operator; the username is the cart's external id."""
+
+    # Set once, when POST /guests (or a gRPC call for an unknown id) creates
+    # the user: never updated, so it costs the token cache nothing.
+    is_guest = models.BooleanField(
+        default=False,
+        db_default=False,  # rows inserted by SQL (bench, tools) are shoppers
+        help_text="Created for an anonymous session; purged when stale.",
+    )
 
 
 class Product(models.Model):
@@ -65,3 +74,38 @@ class CartItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.product_id} x {self.quantity}"
+
+
+class Cart(models.Model):
+    """The cart aggregate: one row per cart, keyed by its owner's id.
+
+    Every write to a cart locks this row first, which serialises the writers of
+    one cart (so the line limit is exact), and bumps `version` and
+    `updated_at` when it changed something. Kept apart from `carts_user` so a
+    write never updates the user's row, whose changes empty every connection's
+    token cache (carts.auth.token_cache)."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="cart"
+    )
+    version = models.PositiveBigIntegerField(default=1)
+    updated_at = models.DateTimeField("last change", default=timezone.now)
+    # A guest's cart after a merge: its lines went to `merged_into`'s cart.
+    merged_into = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_guest_carts",
+    )
+    merged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "user"]
+        indexes = [
+            # purge_carts looks for carts by the age of their last change.
+            models.Index(fields=["updated_at"], name="cart_updated_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"cart of {self.user_id} v{self.version}"

@@ -1,5 +1,6 @@
 """Reads, with their joins spelled out so that each is one query."""
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -10,20 +11,25 @@ from .models import Product
 
 
 def cart_get(*, username: str) -> Cart:
-    """The user's cart, lines in add order, in one query (user LEFT JOIN lines)."""
+    """The user's cart, lines in add order, in one query (user LEFT JOIN cart
+    and lines). An unknown user's cart is empty (version 0), or UserNotFound
+    when carts do not exist for any id (CART_AUTO_CREATE_USERS off)."""
     with connection.cursor() as cursor:
         cursor.execute(sql.CART_SQL, {"username": username})
         rows = cursor.fetchall()
     if not rows:
-        raise UserNotFound(user_id=username)
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=username)
+        return Cart(username, [], version=0)
     # An empty cart is one row of NULLs from the outer join.
     return Cart(
         username,
         [
             CartLine(product_id, name, quantity, money(price))
-            for product_id, name, quantity, price in rows
+            for product_id, name, quantity, price, _ in rows
             if product_id is not None
         ],
+        version=rows[0][-1],
     )
 
 

@@ -1,126 +1,212 @@
-"""Every write to a cart.
+"""Every write to a cart's lines.
 
-Each write is ONE SQL statement, hence atomic by itself and one round trip.
-The add is an `INSERT ... ON CONFLICT (user_id, product_id) DO UPDATE` that
-increments in the database: the unique constraint makes concurrent adds of one
-product serialise on its row, so no update is lost and no second line appears,
-and the limit in the `DO UPDATE ... WHERE` is checked against the row it locked.
-The ORM cannot say "insert or increment, with a condition", so the statements
-are raw SQL, parameterised, kept in carts/sql.py; they run unchanged on SQLite
-(3.35+) and PostgreSQL.
+A write is the lock of the cart's row, one SQL statement that changes a line,
+and the bump of the cart's version, all in one round trip on PostgreSQL
+(carts/sql.py says how and why). The add is an `INSERT ... ON CONFLICT
+(user_id, product_id) DO UPDATE` that increments in the database: concurrent
+adds to one cart wait for its row lock, so no update is lost, no second line
+appears, and both limits are checked against what is committed. The ORM
+cannot say "insert or increment, with a condition", so the statements are raw
+SQL, parameterised, kept in carts/sql.py.
+
+The hot path assumes the cart exists. Only when a write is refused does one
+more query say why; a user or cart row that does not exist yet is then created
+(when allowed) in a transaction with the write itself, so a refused write
+creates nothing.
 """
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import sql
+from .domain import rules
 from .domain.cart import CartLine, money
 from .domain.errors import (
+    CartError,
     CartLineLimitExceeded,
+    GuestAlreadyMerged,
     LineNotFound,
     ProductNotFound,
     QuantityLimitExceeded,
     UserNotFound,
 )
-from .models import User
+from .models import Cart
+from .owners import NewOwner, owner_cart_ensure
+
+
+@dataclass(frozen=True, slots=True)
+class LineWrite:
+    """A line as written, whether the write created it, the cart's new version."""
+
+    line: CartLine
+    created: bool
+    version: int
 
 
 class _Facts(NamedTuple):
+    username: str
+    product_id: str
     user_exists: bool
+    cart_exists: bool
+    cart_merged: bool
     product_exists: bool
-    line_exists: bool
+    line_quantity: int | None
+    line_count: int
 
 
 def cart_item_add(
-    *, username: str, product_id: str, quantity: int
-) -> tuple[CartLine, bool]:
-    """Add `quantity` units, merging into an existing line; True if the line is new."""
-    max_quantity = settings.CART_MAX_LINE_QUANTITY
-    if quantity > max_quantity:
-        raise QuantityLimitExceeded(limit=max_quantity)
-    row = _write_line(sql.ADD_SQL, username, product_id, quantity)
-    if row is None:
-        facts = _diagnose(username, product_id)
-        _raise_missing(username, product_id, facts)
-        if facts.line_exists:
-            raise QuantityLimitExceeded(limit=max_quantity)
-        raise CartLineLimitExceeded(limit=settings.CART_MAX_LINES)
-    new_quantity, _, name, price = row
-    # Exact even for concurrent requests: a merged line always holds more
-    # than the units this request added.
-    return CartLine(
-        product_id, name, new_quantity, money(price)
-    ), new_quantity == quantity
+    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
+) -> LineWrite:
+    """Add `quantity` units, merging into an existing line; exact limits under
+    any concurrency. `new_owner`: what to create when the user does not exist
+    (None: UserNotFound)."""
+    rules.check_quantity(quantity)
+    return _write_line(
+        sql.ADD_LINE, sql.ADD_SQL, username, product_id, quantity, new_owner
+    )
 
 
 def cart_item_set(
-    *, username: str, product_id: str, quantity: int
-) -> tuple[CartLine, bool]:
-    """Set a line to exactly `quantity` (>= 1) units, creating it; True if new."""
-    max_quantity = settings.CART_MAX_LINE_QUANTITY
-    if quantity > max_quantity:
-        raise QuantityLimitExceeded(limit=max_quantity)
-    row = _write_line(sql.SET_SQL, username, product_id, quantity)
-    if row is None:
-        _raise_missing(username, product_id, _diagnose(username, product_id))
-        raise CartLineLimitExceeded(limit=settings.CART_MAX_LINES)
-    new_quantity, created, name, price = row
-    return CartLine(product_id, name, new_quantity, money(price)), bool(created)
+    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
+) -> LineWrite:
+    """Set a line to exactly `quantity` (>= 1) units, creating it."""
+    rules.check_quantity(quantity)
+    return _write_line(
+        sql.SET_LINE, sql.SET_SQL, username, product_id, quantity, new_owner
+    )
 
 
-def cart_item_remove(*, username: str, product_id: str) -> None:
-    """Remove one line; LineNotFound if the product is not in the cart."""
-    if _execute(sql.REMOVE_SQL, username=username, product_id=product_id):
-        return
-    if not _diagnose(username, product_id).user_exists:
+def cart_item_remove(*, username: str, product_id: str) -> int:
+    """Remove one line and return the cart's new version; LineNotFound if the
+    product is not in the cart (UserNotFound for an unknown user, unless carts
+    exist for any id)."""
+    row = _change(
+        sql.REMOVE_LINE, sql.REMOVE_SQL, username=username, product_id=product_id
+    )
+    if row is not None:
+        return row[-1]
+    if (
+        not settings.CART_AUTO_CREATE_USERS
+        and not _diagnose(username, product_id).user_exists
+    ):
         raise UserNotFound(user_id=username)
     raise LineNotFound(product_id=product_id)
 
 
 def cart_item_set_or_remove(
-    *, username: str, product_id: str, quantity: int
-) -> tuple[CartLine | None, bool]:
-    """PUT semantics: quantity 0 removes the line (if any), otherwise sets it."""
+    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
+) -> LineWrite | None:
+    """PUT semantics: quantity 0 removes the line if there is one (None),
+    otherwise sets it."""
     if quantity:
         return cart_item_set(
-            username=username, product_id=product_id, quantity=quantity
+            username=username,
+            product_id=product_id,
+            quantity=quantity,
+            new_owner=new_owner,
         )
-    # Removing a line that is not there is a no-op, unless the ids are unknown.
-    if not _execute(sql.REMOVE_SQL, username=username, product_id=product_id):
-        _raise_missing(username, product_id, _diagnose(username, product_id))
-    return None, False
+    # Removing a line that is not there is a no-op, for any id and product.
+    if _change(
+        sql.REMOVE_LINE, sql.REMOVE_SQL, username=username, product_id=product_id
+    ):
+        return None
+    facts = _diagnose(username, product_id)
+    if not settings.CART_AUTO_CREATE_USERS and not facts.user_exists:
+        raise UserNotFound(user_id=username)
+    if not facts.product_exists:
+        raise ProductNotFound(product_id=product_id)
+    return None
 
 
 def cart_clear(*, username: str, user_known: bool) -> None:
     """Empty the cart; idempotent. `user_known` (the caller's own cart) saves
     the existence check when there was nothing to delete."""
-    if _execute(sql.CLEAR_SQL, username=username) or user_known:
+    if _change(sql.CLEAR_LINES, sql.CLEAR_SQL, username=username, product_id=None):
         return
-    if not User.objects.filter(username=username).exists():
+    if user_known or settings.CART_AUTO_CREATE_USERS:
+        return
+    if not _diagnose(username, "").user_exists:
         raise UserNotFound(user_id=username)
 
 
-def _write_line(sql: str, username: str, product_id: str, quantity: int):
-    params = {
-        "username": username,
-        "product_id": product_id,
-        "quantity": quantity,
+def cart_lock(*, user_id: int) -> None:
+    """Lock the user's cart row (created if missing) until the transaction
+    ends, as every line write does: for writers outside these statements."""
+    Cart.objects.bulk_create([Cart(user_id=user_id)], ignore_conflicts=True)
+    list(Cart.objects.select_for_update().filter(user_id=user_id).values("pk"))
+
+
+def carts_changed(*, user_ids: Iterable[int]) -> None:
+    """Record changes made to these carts' lines outside these statements
+    (the admin's forms): a new version and last change for each."""
+    Cart.objects.bulk_create(
+        [Cart(user_id=user_id) for user_id in set(user_ids)], ignore_conflicts=True
+    )
+    Cart.objects.filter(user_id__in=set(user_ids)).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+
+
+def _write_line(
+    line_sql: str,
+    one_trip_sql: str,
+    username: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+) -> LineWrite:
+    params = {"username": username, "product_id": product_id, "quantity": quantity}
+    adds = line_sql is sql.ADD_LINE
+    row = _change(line_sql, one_trip_sql, **params)
+    if row is None:
+        error = _refusal(_diagnose(username, product_id), quantity, adds=adds)
+        if error:
+            raise error
+        # The cart did not exist (or appeared meanwhile): create what is
+        # missing and write again, in one transaction, so that a refused write
+        # leaves nothing behind.
+        with transaction.atomic():
+            owner_cart_ensure(username=username, new_owner=new_owner)
+            row = _change(line_sql, one_trip_sql, **params)
+            if row is None:
+                facts = _diagnose(username, product_id)
+                raise _refusal(facts, quantity, adds=adds) or CartLineLimitExceeded(
+                    limit=rules.max_lines()
+                )
+    _, new_quantity, created, name, price, version = row
+    line = CartLine(product_id, name, new_quantity, money(price))
+    return LineWrite(line, bool(created), version)
+
+
+def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple | None:
+    """Run one write; the change's first row plus the new version, or None if
+    it changed nothing."""
+    params |= {
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
         "max_lines": settings.CART_MAX_LINES,
         "max_quantity": settings.CART_MAX_LINE_QUANTITY,
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
-
-
-def _execute(sql: str, **params) -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+        if connection.vendor == "postgresql":
+            cursor.execute(one_trip_sql, params)
+            return cursor.fetchone()
+        with transaction.atomic():
+            cursor.execute(line_sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return None
+            cursor.execute(
+                sql.BUMP_VERSION.format(owner="%(user_id)s"),
+                params | {"user_id": rows[0][0]},
+            )
+            bumped = cursor.fetchone()
+            return (*rows[0], bumped[0] if bumped else None)
 
 
 def _diagnose(username: str, product_id: str) -> _Facts:
@@ -128,11 +214,21 @@ def _diagnose(username: str, product_id: str) -> _Facts:
         cursor.execute(
             sql.DIAGNOSE_SQL, {"username": username, "product_id": product_id}
         )
-        return _Facts(*(bool(flag) for flag in cursor.fetchone()))
+        return _Facts(username, product_id, *cursor.fetchone())
 
 
-def _raise_missing(username: str, product_id: str, facts: _Facts) -> None:
-    if not facts.user_exists:
-        raise UserNotFound(user_id=username)
+def _refusal(facts: _Facts, quantity: int, *, adds: bool) -> CartError | None:
+    """Why a line write changed nothing, if the cart's state explains it; None
+    when the user or cart row is missing, or was created since the write."""
+    if not facts.cart_exists:
+        return None
+    if facts.cart_merged:
+        return GuestAlreadyMerged(user_id=facts.username)
     if not facts.product_exists:
-        raise ProductNotFound(product_id=product_id)
+        return ProductNotFound(product_id=facts.product_id)
+    if facts.line_quantity is None:
+        if facts.line_count >= rules.max_lines():
+            return CartLineLimitExceeded(limit=rules.max_lines())
+    elif adds and facts.line_quantity + quantity > rules.max_line_quantity():
+        return QuantityLimitExceeded(limit=rules.max_line_quantity())
+    return None

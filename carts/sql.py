@@ -2,29 +2,53 @@
 
 Plain strings with no Django import, so that the benchmark's floor
 (bench/floor.py) runs exactly the text the service runs.
+
+Every write to a cart is three steps: lock the cart's row (carts_cart), make
+the change, and bump the cart's version if the change touched a line. On
+PostgreSQL the three go to the server as ONE query string, hence in one round
+trip and, as the statements of one simple query, in one transaction
+(`*_SQL` below). The lock comes in a statement of its own because, in READ
+COMMITTED, each statement reads a snapshot taken when it starts: the change
+then counts the cart's lines after the lock is held, which makes the line
+limit exact when many requests add new lines to one cart at once. The version
+bump is a data-modifying CTE fed by the change's RETURNING, so it happens only
+when a line was written. SQLite, which has neither FOR UPDATE nor writes in
+CTEs (and lets one writer in at a time anyway), runs `*_LINE` and
+`BUMP_VERSION` as separate statements (carts.services).
 """
 
-# The row to insert exists only if the user and an active product exist, and
-# the line either exists already or still fits under the line limit.
+# The cart's row, locked until the end of the transaction; nothing when the
+# user or their cart row does not exist yet.
+LOCK_CART = """
+    SELECT 1 FROM carts_cart
+    WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+    FOR UPDATE
+"""
+
+# The row to insert exists only if the user's cart exists and is not a merged
+# guest's, the product exists and is active, and the line either exists
+# already or still fits under the line limit.
 _CANDIDATE_LINE = """
-    SELECT u.id, p.id, %(quantity)s, %(now)s, %(now)s
-    FROM carts_user u, carts_product p
-    WHERE u.username = %(username)s AND p.id = %(product_id)s AND p.active
+    SELECT k.user_id, p.id, %(quantity)s, %(now)s, %(now)s
+    FROM carts_user u JOIN carts_cart k ON k.user_id = u.id, carts_product p
+    WHERE u.username = %(username)s AND k.merged_at IS NULL
+      AND p.id = %(product_id)s AND p.active
       AND (
         EXISTS (SELECT 1 FROM carts_cartitem c
-                WHERE c.user_id = u.id AND c.product_id = p.id)
-        OR (SELECT COUNT(*) FROM carts_cartitem c WHERE c.user_id = u.id)
+                WHERE c.user_id = k.user_id AND c.product_id = p.id)
+        OR (SELECT COUNT(*) FROM carts_cartitem c WHERE c.user_id = k.user_id)
            < %(max_lines)s
       )
 """
 
+# user_id first: BUMP_VERSION reads it; the rest is the line as answered.
 _RETURNING_LINE = """
-    RETURNING quantity, created_at = updated_at,
+    RETURNING user_id, quantity, created_at = updated_at,
       (SELECT name FROM carts_product WHERE carts_product.id = product_id),
       (SELECT price FROM carts_product WHERE carts_product.id = product_id)
 """
 
-ADD_SQL = f"""
+ADD_LINE = f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
     {_CANDIDATE_LINE}
     ON CONFLICT (user_id, product_id) DO UPDATE
@@ -34,7 +58,7 @@ ADD_SQL = f"""
     {_RETURNING_LINE}
 """
 
-SET_SQL = f"""
+SET_LINE = f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
     {_CANDIDATE_LINE}
     ON CONFLICT (user_id, product_id) DO UPDATE
@@ -42,34 +66,71 @@ SET_SQL = f"""
     {_RETURNING_LINE}
 """
 
-REMOVE_SQL = """
+REMOVE_LINE = """
     DELETE FROM carts_cartitem
     WHERE product_id = %(product_id)s
       AND user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+    RETURNING user_id
 """
 
-CLEAR_SQL = """
+CLEAR_LINES = """
     DELETE FROM carts_cartitem
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+    RETURNING user_id
 """
+
+# {owner}: the cart's user id (SQLite: a parameter; PostgreSQL: the change's).
+BUMP_VERSION = """
+    UPDATE carts_cart SET version = version + 1, updated_at = %(now)s
+    WHERE user_id = {owner}
+    RETURNING version
+"""
+
+
+def _one_round_trip(change: str) -> str:
+    """Lock, change, bump: one row (the change's first, then the new version)
+    when a line was written, none otherwise. A line can only be written into
+    an existing cart; lines of a user with no cart row (written before carts
+    had rows) can still be deleted, with no version to bump (NULL)."""
+    bump = BUMP_VERSION.format(owner="(SELECT user_id FROM change LIMIT 1)")
+    return f"""{LOCK_CART};
+    WITH change AS ({change}), bump AS ({bump})
+    SELECT first.*, bump.version
+    FROM (SELECT * FROM change LIMIT 1) AS first LEFT JOIN bump ON true
+    """
+
+
+ADD_SQL = _one_round_trip(ADD_LINE)
+SET_SQL = _one_round_trip(SET_LINE)
+REMOVE_SQL = _one_round_trip(REMOVE_LINE)
+CLEAR_SQL = _one_round_trip(CLEAR_LINES)
 
 
 # Only on a refused write: one more query to say precisely what was wrong.
 DIAGNOSE_SQL = """
     SELECT
       EXISTS (SELECT 1 FROM carts_user WHERE username = %(username)s),
+      EXISTS (SELECT 1 FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
+              WHERE u.username = %(username)s),
+      EXISTS (SELECT 1 FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
+              WHERE u.username = %(username)s AND k.merged_at IS NOT NULL),
       EXISTS (SELECT 1 FROM carts_product
               WHERE id = %(product_id)s AND active),
-      EXISTS (SELECT 1 FROM carts_cartitem c
-              JOIN carts_user u ON u.id = c.user_id
-              WHERE u.username = %(username)s AND c.product_id = %(product_id)s)
+      (SELECT c.quantity FROM carts_cartitem c
+       JOIN carts_user u ON u.id = c.user_id
+       WHERE u.username = %(username)s AND c.product_id = %(product_id)s),
+      (SELECT COUNT(*) FROM carts_cartitem c
+       JOIN carts_user u ON u.id = c.user_id
+       WHERE u.username = %(username)s)
 """
 
-# A cart in one query: the user LEFT JOIN its lines, so that an unknown user
-# (no row) differs from an empty cart (one row of NULLs); lines in add order.
+# A cart in one query: the user LEFT JOIN its cart and lines, so that an
+# unknown user (no row) differs from an empty cart (one row of NULLs); lines
+# in add order; the version on every row (0 for a user with no cart row yet).
 CART_SQL = """
-    SELECT c.product_id, p.name, c.quantity, p.price
+    SELECT c.product_id, p.name, c.quantity, p.price, COALESCE(k.version, 0)
     FROM carts_user u
+    LEFT JOIN carts_cart k ON k.user_id = u.id
     LEFT JOIN carts_cartitem c ON c.user_id = u.id
     LEFT JOIN carts_product p ON p.id = c.product_id
     WHERE u.username = %(username)s

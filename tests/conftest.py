@@ -81,6 +81,17 @@ def cart_lines(username: str) -> list[tuple[str, int]]:
     )
 
 
+def add(client, username: str, product_id: str, quantity: int = 1):
+    """POST an add that must succeed; the response."""
+    response = client.post(
+        f"/cart/{username}",
+        {"product_id": product_id, "quantity": quantity},
+        format="json",
+    )
+    assert response.status_code in (200, 201), response.content
+    return response
+
+
 def error_codes(response) -> list[str]:
     return [error["code"] for error in response.json()["errors"]]
 

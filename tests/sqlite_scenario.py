@@ -7,13 +7,16 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
-from carts import selectors, services  # noqa: E402
+from carts import merge, owners, selectors, services  # noqa: E402
+from carts.domain.cart import Cart  # noqa: E402
 from carts.domain.errors import (  # noqa: E402
     CartLineLimitExceeded,
     ProductNotFound,
     QuantityLimitExceeded,
 )
+from carts.domain.rules import MergeMode  # noqa: E402
 from carts.models import User  # noqa: E402
+from carts.owners import NewOwner  # noqa: E402
 
 
 def expect(error, call):
@@ -28,17 +31,23 @@ def main():
     call_command("migrate", verbosity=0)
     call_command("loaddata", "catalog", verbosity=0)
     User.objects.create(username="alice")
-    add, put = services.cart_item_add, services.cart_item_set
 
-    line, created = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
-    assert created and line.quantity == 8 and str(line.unit_price) == "89.99", line
-    line, created = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
-    assert not created and line.quantity == 16, line
-    assert str(line.line_total) == "1439.84", line
-    line, created = put(username="alice", product_id="LS4PSXUNUM", quantity=3)
-    assert created and str(line.line_total) == "55.47", line
-    line, created = put(username="alice", product_id="LS4PSXUNUM", quantity=5)
-    assert not created and line.quantity == 5, line
+    def add(**fields):
+        return services.cart_item_add(new_owner=None, **fields)
+
+    def put(**fields):
+        return services.cart_item_set(new_owner=None, **fields)
+
+    write = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
+    assert write.created and write.line.quantity == 8, write
+    assert str(write.line.unit_price) == "89.99" and write.version == 2, write
+    write = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
+    assert not write.created and write.line.quantity == 16, write
+    assert str(write.line.line_total) == "1439.84" and write.version == 3, write
+    write = put(username="alice", product_id="LS4PSXUNUM", quantity=3)
+    assert write.created and str(write.line.line_total) == "55.47", write
+    write = put(username="alice", product_id="LS4PSXUNUM", quantity=5)
+    assert not write.created and write.line.quantity == 5, write
 
     expect(
         QuantityLimitExceeded,
@@ -59,9 +68,30 @@ def main():
         ("LS4PSXUNUM", 5),
     ]
     assert str(cart.subtotal) == "1532.29", cart.subtotal
-    services.cart_item_remove(username="alice", product_id="LS4PSXUNUM")
+    assert cart.version == 5, cart.version
+    assert services.cart_item_remove(username="alice", product_id="LS4PSXUNUM") == 6
     services.cart_clear(username="alice", user_known=True)
-    assert selectors.cart_get(username="alice").items == []
+    assert selectors.cart_get(username="alice") == Cart("alice", [], version=7)
+
+    # A staff write creates an unknown shopper; a guest merges into it.
+    services.cart_item_add(
+        username="bob", product_id="OLJCESPC7Z", quantity=2, new_owner=NewOwner.SHOPPER
+    )
+    guest, _ = owners.guest_create()
+    services.cart_item_add(
+        username=guest, product_id="OLJCESPC7Z", quantity=3, new_owner=None
+    )
+    result = merge.cart_merge(
+        guest=merge.guest_by_id(guest),
+        username="bob",
+        mode=MergeMode.SUM,
+        new_owner=None,
+    )
+    assert result.plan.merged == [{"product_id": "OLJCESPC7Z", "quantity": 3}], result
+    bob = selectors.cart_get(username="bob")
+    assert [(line.product_id, line.quantity) for line in bob.items] == [
+        ("OLJCESPC7Z", 5)
+    ], bob
     print("sqlite scenario ok")
 
 

@@ -144,13 +144,6 @@ def test_inactive_product_is_404(alice):
     assert error_codes(response) == ["product_not_found"]
 
 
-def test_unknown_user_is_404_for_staff(staff):
-    response = staff.post("/cart/nobody", {"product_id": LOAFERS}, format="json")
-
-    assert response.status_code == 404
-    assert error_codes(response) == ["user_not_found"]
-
-
 @override_settings(CART_MAX_LINE_QUANTITY=10)
 def test_line_may_reach_but_not_exceed_quantity_limit(alice):
     alice.post("/cart/alice", {"product_id": LOAFERS, "quantity": 6}, format="json")

@@ -68,13 +68,6 @@ def test_setting_quantity_of_unknown_product_is_404(alice, quantity):
     assert error_codes(response) == ["product_not_found"]
 
 
-def test_setting_quantity_for_unknown_user_is_404_for_staff(staff):
-    response = put(staff, f"/cart/nobody/items/{LOAFERS}", {"quantity": 1})
-
-    assert response.status_code == 404
-    assert error_codes(response) == ["user_not_found"]
-
-
 @pytest.mark.parametrize(
     ("body", "attr", "code"),
     [
@@ -138,10 +131,3 @@ def test_removing_absent_line_is_404(alice):
 
     assert response.status_code == 404
     assert error_codes(response) == ["line_not_found"]
-
-
-def test_removing_line_of_unknown_user_is_404_for_staff(staff):
-    response = staff.delete(f"/cart/nobody/items/{LOAFERS}")
-
-    assert response.status_code == 404
-    assert error_codes(response) == ["user_not_found"]

@@ -92,6 +92,8 @@ def test_openapi_schema_documents_every_endpoint(db):
     assert set(schema["paths"]) == {
         "/cart/{user_id}",
         "/cart/{user_id}/items/{product_id}",
+        "/cart/{user_id}/merge",
+        "/guests",
         "/products",
         "/products/{product_id}",
         "/healthz",

@@ -78,6 +78,7 @@ def test_rates_proxies_and_the_shared_cache_come_from_the_environment():
             "CART_THROTTLE_ANON": "10/s",
             "CART_THROTTLE_USER": "7/min",
             "CART_THROTTLE_STAFF": "5000/min",
+            "CART_THROTTLE_GUEST": "3/hour",
             "CART_NUM_PROXIES": "1",
             "REDIS_URL": "redis://127.0.0.1:6379/0",
         },
@@ -85,7 +86,7 @@ def test_rates_proxies_and_the_shared_cache_come_from_the_environment():
 
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"anon": "10/s", "user": "7/min", "staff": "5000/min"},
+        {"anon": "10/s", "user": "7/min", "staff": "5000/min", "guest": "3/hour"},
         1,
         "django.core.cache.backends.redis.RedisCache",
     ]

@@ -5,6 +5,11 @@ the code issued would be counted too.
 """
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from carts.models import Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,3 +77,37 @@ def test_get(caller, django_assert_max_num_queries):
     with django_assert_max_num_queries(2):
         response = caller.get("/cart/alice")
     assert response.json()["total_quantity"] == 1
+
+
+def merge_queries(make_client, lines: int) -> int:
+    """Queries of a merge of a guest's `lines` lines into a cart of as many."""
+    Product.objects.bulk_create(
+        Product(id=f"P{lines}-{n}", name="p", price="1.00") for n in range(2 * lines)
+    )
+    owner = make_client(f"owner{lines}")
+    guest = APIClient().post("/guests").json()
+    guest_client = APIClient()
+    guest_client.credentials(HTTP_AUTHORIZATION=f"Token {guest['token']}")
+    for n in range(lines):
+        for client, user_id, product in [
+            (owner, f"owner{lines}", f"P{lines}-{n}"),
+            (guest_client, guest["user_id"], f"P{lines}-{n + lines // 2}"),
+        ]:
+            client.post(f"/cart/{user_id}", {"product_id": product}, format="json")
+    with CaptureQueriesContext(connection) as queries:
+        response = owner.post(
+            f"/cart/owner{lines}/merge", {"guest_token": guest["token"]}, format="json"
+        )
+    assert response.status_code == 200
+    assert len(response.json()["merged"]) == lines
+    return len(queries)
+
+
+def test_a_merge_costs_the_same_queries_whatever_the_cart_sizes(
+    make_client, catalog, settings
+):
+    settings.CART_MAX_LINES = 100
+
+    small, large = merge_queries(make_client, 2), merge_queries(make_client, 40)
+
+    assert small == large <= 15, (small, large)

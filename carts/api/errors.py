@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ValidationError
 
 from ..domain.errors import CartError, ErrorKind
 from ..observability import DATABASE_ERRORS
@@ -26,6 +26,9 @@ def http_status(error: type[CartError]) -> int:
 
 
 def as_api_exception(error: CartError) -> APIException:
+    # An invalid request is a validation error (of the request as a whole).
+    if error.kind is ErrorKind.INVALID:
+        return ValidationError(str(error), code=error.code)
     exception = APIException(str(error), code=error.code)
     exception.status_code = http_status(type(error))
     return exception

@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.status import is_server_error
 
-from ..domain.errors import CartError
+from ..domain.errors import CartError, ErrorKind
 from .errors import http_status
 
 
@@ -37,6 +37,23 @@ USER_ID = path_parameter("user_id", "The cart owner's username.", "demo")
 PRODUCT_ID = path_parameter(
     "product_id", "A product id, 1 to 64 characters.", "L9ECAV7KIM"
 )
+# Seed clients may send the add's fields as query parameters instead of a body.
+ADD_QUERY = [
+    OpenApiParameter(
+        "product_id",
+        str,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Instead of a body (seed clients): the product to add.",
+    ),
+    OpenApiParameter(
+        "quantity",
+        int,
+        OpenApiParameter.QUERY,
+        required=False,
+        description="Instead of a body, with product_id: units to add (default 1).",
+    ),
+]
 # A path whose id does not match the route (it holds a NUL, or an encoded
 # slash) never reaches the view: Django's JSON 404, code `not_found`.
 UNMATCHED_PATH = NotFound
@@ -68,16 +85,28 @@ def error_response(name: str, status_code: int, codes: list[str]) -> type:
     )
 
 
+# Codes of 400 answers beyond the fields' own, by operation: they are
+# validation errors (attr null), added to the operation's ValidationError
+# schema by document_validation_codes.
+VALIDATION_CODES: dict[str, list[str]] = defaultdict(list)
+
+
 def error_responses(
-    operation: str, *errors: type[CartError] | type[APIException]
+    operation: str,
+    *errors: type[CartError] | type[APIException],
+    validation_codes: tuple[str, ...] = (),
 ) -> dict[int, type]:
-    """{status: serializer} for the errors an operation raises beyond DRF's."""
+    """{status: serializer} for the errors an operation raises beyond DRF's;
+    invalid requests (400) are validation errors with `validation_codes`."""
     codes = defaultdict(list)
     for error in errors:
-        if issubclass(error, CartError):
+        if issubclass(error, CartError) and error.kind is ErrorKind.INVALID:
+            VALIDATION_CODES[operation].append(error.code)
+        elif issubclass(error, CartError):
             codes[http_status(error)].append(error.code)
         else:
             codes[error.status_code].append(error.default_code)
+    VALIDATION_CODES[operation].extend(validation_codes)
     return {
         status_code: error_response(f"{operation}{status_code}", status_code, names)
         for status_code, names in sorted(codes.items())
@@ -113,13 +142,27 @@ _UNKNOWN_FIELD = {
 }
 
 
-def document_unknown_fields(result, generator, request, public):
+def _request_error(codes: list[str]) -> dict:
+    return {
+        "type": "object",
+        "description": "The request as a whole is invalid.",
+        "properties": {
+            "code": {"type": "string", "enum": sorted(set(codes))},
+            "detail": {"type": "string"},
+            "attr": {"type": "string", "nullable": True},
+        },
+        "required": ["code", "detail", "attr"],
+    }
+
+
+def document_validation_codes(result, generator, request, public):
     """drf-spectacular hook: every body refuses unknown members (400
-    `unknown_field`, `attr` naming the member), so each validation error may
-    also be that one. Its `attr` is open, hence no discriminator on `attr`."""
+    `unknown_field`, `attr` naming the member), and some operations refuse a
+    request as a whole (VALIDATION_CODES), so each validation error may also
+    be one of those. Their `attr` is open, hence no discriminator on `attr`."""
     schemas = result["components"]["schemas"]
     schemas["UnknownFieldErrorComponent"] = _UNKNOWN_FIELD
-    for name, schema in schemas.items():
+    for name, schema in list(schemas.items()):
         if not name.endswith("ValidationError"):
             continue
         items = schemas[schema["properties"]["errors"]["items"]["$ref"].split("/")[-1]]
@@ -127,4 +170,9 @@ def document_unknown_fields(result, generator, request, public):
         items["oneOf"].append(
             {"$ref": "#/components/schemas/UnknownFieldErrorComponent"}
         )
+        operation = name.removesuffix("ValidationError")
+        if VALIDATION_CODES.get(operation):
+            component = f"{operation}RequestErrorComponent"
+            schemas[component] = _request_error(VALIDATION_CODES[operation])
+            items["oneOf"].append({"$ref": f"#/components/schemas/{component}"})
     return result

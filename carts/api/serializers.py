@@ -56,8 +56,40 @@ class CartItemAddInput(StrictInputSerializer):
     quantity = StrictIntegerField(min_value=1, default=1)
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An integer in a query string: digits only (no "1.5", "2.0" or "true")."""
+
+    def to_internal_value(self, data):
+        if not (
+            isinstance(data, str) and data.lstrip("-").isdigit() and data.isascii()
+        ):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CartItemAddQuery(StrictInputSerializer):
+    """The add's two fields as query parameters, for seed clients."""
+
+    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    quantity = QueryIntegerField(min_value=1, default=1)
+
+
 class CartItemSetInput(StrictInputSerializer):
     quantity = StrictIntegerField(min_value=0)
+
+
+class CartMergeInput(StrictInputSerializer):
+    guest_token = serializers.CharField(required=False, min_length=1, max_length=64)
+    from_user_id = serializers.CharField(required=False, min_length=1, max_length=150)
+    mode = serializers.ChoiceField(choices=["sum", "max"], default="sum")
+
+    def validate(self, attrs):
+        if ("guest_token" in attrs) == ("from_user_id" in attrs):
+            raise serializers.ValidationError(
+                "Give exactly one of guest_token and from_user_id.",
+                code="merge_source_required",
+            )
+        return attrs
 
 
 class OutputSerializer(serializers.Serializer):
@@ -100,6 +132,38 @@ class CartOutput(OutputSerializer):
     total_quantity = serializers.IntegerField()
     subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
     currency = CurrencyField()
+
+
+class GuestOutput(OutputSerializer):
+    user_id = serializers.CharField()
+    token = serializers.CharField()
+
+
+class MergedLineOutput(serializers.Serializer):
+    product_id = serializers.CharField()
+    quantity = serializers.IntegerField()
+
+
+class ClampedLineOutput(serializers.Serializer):
+    product_id = serializers.CharField()
+    requested = serializers.IntegerField()
+    applied = serializers.IntegerField()
+
+
+class DroppedLineOutput(serializers.Serializer):
+    product_id = serializers.CharField()
+    quantity = serializers.IntegerField()
+    reason = serializers.ChoiceField(
+        choices=["cart_line_limit_exceeded", "product_not_found"]
+    )
+
+
+class CartMergeOutput(OutputSerializer):
+    cart = CartOutput()
+    merged = MergedLineOutput(many=True)
+    clamped = ClampedLineOutput(many=True)
+    dropped = DroppedLineOutput(many=True)
+    already_merged = serializers.BooleanField()
 
 
 class ProductOutput(serializers.Serializer):

@@ -117,3 +117,12 @@ class StaffThrottle(_CartThrottle):
     def ident(self, request) -> int | None:
         user = request.user
         return user.pk if user is not None and user.is_staff else None
+
+
+class GuestThrottle(_CartThrottle):
+    """POST /guests, by client address: every call creates a user."""
+
+    scope = "guest"
+
+    def ident(self, request) -> str:
+        return self.get_ident(request)

@@ -32,6 +32,10 @@ def schema_without_slash_variants(endpoints):
 urlpatterns = [
     *optional_slash("cart/<id:user_id>", views.CartView.as_view(), "cart"),
     *optional_slash(
+        "cart/<id:user_id>/merge", views.CartMergeView.as_view(), "cart-merge"
+    ),
+    *optional_slash("guests", views.GuestView.as_view(), "guests"),
+    *optional_slash(
         "cart/<id:user_id>/items/<id:product_id>",
         views.CartItemView.as_view(),
         "cart-item",

@@ -27,6 +27,7 @@ class CartLine:
 class Cart:
     user_id: str
     items: list[CartLine] = field(default_factory=list)
+    version: int = 0  # bumped by every change; 0: no cart row yet
 
     @property
     def total_quantity(self) -> int:

@@ -56,3 +56,27 @@ class CartLineLimitExceeded(CartError):
     kind = ErrorKind.LIMIT
     code = "cart_line_limit_exceeded"
     message = "A cart may hold at most {limit} lines."
+
+
+class InvalidUserId(CartError):
+    kind = ErrorKind.INVALID
+    code = "invalid_user_id"
+    message = "'{user_id}' cannot be a user id: at most 150 letters, digits and @.+-_."
+
+
+class GuestNotFound(CartError):
+    kind = ErrorKind.NOT_FOUND
+    code = "guest_not_found"
+    message = "No guest cart matches the {source} given."
+
+
+class GuestAlreadyMerged(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "guest_already_merged"
+    message = "The guest cart '{user_id}' was merged into another cart."
+
+
+class MergeIntoItself(CartError):
+    kind = ErrorKind.INVALID
+    code = "merge_into_itself"
+    message = "A cart cannot be merged into itself."

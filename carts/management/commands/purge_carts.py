@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from carts.purge import carts_purge
+
+
+class Command(BaseCommand):
+    help = (
+        "Expire carts: delete guests untouched for CART_GUEST_TTL and merged "
+        "guests after CART_MERGED_GUEST_TTL (with their lines and tokens), and "
+        "empty shoppers' carts untouched for CART_USER_CART_TTL. Works in "
+        "batches, safe while the service serves; prints what it removed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--dry-run", action="store_true", help="count what would go, change nothing"
+        )
+        parser.add_argument(
+            "--batch-size", type=int, default=500, help="carts per transaction"
+        )
+
+    def handle(self, *args, dry_run: bool, batch_size: int, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        report = carts_purge(batch_size=batch_size, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        self.stdout.write(
+            f"purge_carts {verb}: {report.guests} stale guests, "
+            f"{report.merged_guests} merged guests, "
+            f"{report.shopper_carts} stale shopper carts emptied"
+        )

@@ -1,0 +1,93 @@
+"""Expiry (API.md, "Expiry"): stale guests deleted, stale shoppers' carts emptied.
+
+Each batch is one transaction that locks the carts it takes with SKIP LOCKED
+and re-reads their last change under the lock: a cart that a request is
+writing is skipped, and one written since the batch was chosen no longer
+matches, so a cart written during the purge is never purged.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from .auth.token_cache import invalidate_auth_caches
+from .models import Cart, CartItem, User
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    guests: int
+    merged_guests: int
+    shopper_carts: int
+
+
+def stale_carts(now=None) -> dict[str, QuerySet]:
+    """The carts each rule expires, by rule."""
+    now = now or timezone.now()
+    guests = Cart.objects.filter(user__is_guest=True)
+    rules = {
+        "guests": guests.filter(
+            merged_at__isnull=True,
+            updated_at__lt=now - timedelta(seconds=settings.CART_GUEST_TTL),
+        ),
+        "merged_guests": guests.filter(
+            merged_at__lt=now - timedelta(seconds=settings.CART_MERGED_GUEST_TTL)
+        ),
+        "shopper_carts": Cart.objects.none(),
+    }
+    if settings.CART_USER_CART_TTL:
+        rules["shopper_carts"] = Cart.objects.filter(
+            Exists(CartItem.objects.filter(user=OuterRef("user"))),
+            ~Q(user__is_guest=True),
+            updated_at__lt=now - timedelta(seconds=settings.CART_USER_CART_TTL),
+        )
+    return rules
+
+
+def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
+    """Apply every expiry rule in batches; with dry_run, only count."""
+    counts = {}
+    for rule, carts in stale_carts().items():
+        if dry_run:
+            counts[rule] = carts.count()
+        else:
+            expire = _empty_carts if rule == "shopper_carts" else _delete_owners
+            counts[rule] = sum(
+                expire(batch) for batch in _locked_batches(carts, batch_size)
+            )
+    return PurgeReport(**counts)
+
+
+def _locked_batches(carts: QuerySet, batch_size: int) -> Iterator[list[int]]:
+    """Owner ids of matching carts, a batch at a time, each batch locked in a
+    transaction of its own while the caller expires it."""
+    while True:
+        with transaction.atomic():
+            batch = list(
+                carts.select_for_update(skip_locked=True, of=("self",))
+                .order_by("updated_at")
+                .values_list("user_id", flat=True)[:batch_size]
+            )
+            if not batch:
+                return
+            yield batch
+
+
+def _delete_owners(user_ids: list[int]) -> int:
+    """Guests go with their lines, tokens and cart: one NOTIFY per batch."""
+    User.objects.filter(pk__in=user_ids).delete()
+    invalidate_auth_caches()
+    return len(user_ids)
+
+
+def _empty_carts(user_ids: list[int]) -> int:
+    CartItem.objects.filter(user_id__in=user_ids).delete()
+    Cart.objects.filter(user_id__in=user_ids).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+    return len(user_ids)
