@@ -71,7 +71,7 @@ def test_300_clients_through_pgbouncer_stay_under_the_connection_limit():
         try:
             barrier.wait(timeout=60)
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_sleep(0.05), 1")
+                cursor.execute("SELECT pg_sleep(0.2), 1")
                 return cursor.fetchone()[1]
         finally:
             connection.close()
