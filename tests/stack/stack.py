@@ -2,6 +2,7 @@
 environment: ports of nginx, each web replica, PgBouncer, PostgreSQL, Redis;
 the compose command and project (COMPOSE_FILE, COMPOSE_PROJECT_NAME)."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -10,6 +11,7 @@ import shlex
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import psycopg2
@@ -110,10 +112,17 @@ def database_url(via: str) -> str:
     return f"postgres://{user}:{password}@127.0.0.1:{port(via)}/{name}"
 
 
-def connect(via: str = "db"):
+@contextlib.contextmanager
+def connected(via: str = "db") -> Iterator[psycopg2.extensions.connection]:
+    """An autocommit connection, closed at the end. Not psycopg2's own `with
+    connection:`, which (since 2.9) holds one transaction open, and with it
+    one snapshot of pg_stat_activity."""
     connection = psycopg2.connect(database_url(via), connect_timeout=10)
     connection.autocommit = True
-    return connection
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 def metric(service: str, name: str, **labels: str) -> float:

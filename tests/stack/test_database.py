@@ -13,7 +13,7 @@ from .conftest import create_accounts
 from .stack import (
     REPLICAS,
     call,
-    connect,
+    connected,
     database_url,
     free_port,
     metric,
@@ -36,7 +36,7 @@ class ServerConnections:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        with connect("db") as connection, connection.cursor() as cursor:
+        with connected("db") as connection, connection.cursor() as cursor:
             while not self._stop.wait(0.02):
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity "
@@ -54,7 +54,7 @@ class ServerConnections:
 
 
 def pool_size() -> int:
-    with connect("db") as connection, connection.cursor() as cursor:
+    with connected("db") as connection, connection.cursor() as cursor:
         cursor.execute("SHOW max_connections")
         max_connections = int(cursor.fetchone()[0])
     size = 20  # PGBOUNCER_POOL_SIZE in docker-compose.yaml
@@ -66,15 +66,11 @@ def test_300_clients_through_pgbouncer_stay_under_the_connection_limit():
     size = pool_size()
     barrier = threading.Barrier(CLIENTS)
 
-    def client(_) -> float:
-        connection = connect("pgbouncer")
-        try:
+    def client(_) -> int:
+        with connected("pgbouncer") as connection, connection.cursor() as cursor:
             barrier.wait(timeout=60)
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_sleep(0.2), 1")
-                return cursor.fetchone()[1]
-        finally:
-            connection.close()
+            cursor.execute("SELECT pg_sleep(0.2), 1")
+            return cursor.fetchone()[1]
 
     with ServerConnections() as sampled, ThreadPoolExecutor(CLIENTS) as pool:
         results = list(pool.map(client, range(CLIENTS)))
@@ -157,7 +153,7 @@ def wait_until_serving(service: str, timeout: float = 90) -> None:
 
 
 def revoke(token: str) -> None:
-    with connect("db") as connection, connection.cursor() as cursor:
+    with connected("db") as connection, connection.cursor() as cursor:
         cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token])
         assert cursor.rowcount == 1
 
