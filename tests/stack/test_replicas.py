@@ -88,4 +88,19 @@ def test_losing_a_replica_under_load_loses_no_read_and_no_write_silently(
         succeeded = sum(status in (200, 201) for status in posts)
         # Every success is stored; a visible failure may or may not have been.
         assert succeeded <= stored <= len(posts)
+    rejoined(f"/cart/{shoppers[0]}", staff_token)
+
+
+def rejoined(path: str, token: str, timeout: float = 60) -> None:
+    """web2 is back in nginx's rotation (nginx retries a failed replica after
+    fail_timeout, 10 s), so later tests find all three replicas serving.
+    Counted on a cart route: the health checks reach web2 directly."""
     wait_healthy("web2")
+    labels = {"route": "cart/<id:user_id>"}
+    before = metric("web2", "cart_http_requests_total", **labels)
+    deadline = time.monotonic() + timeout
+    while metric("web2", "cart_http_requests_total", **labels) == before:
+        assert time.monotonic() < deadline, "nginx does not send to web2 again"
+        for _ in range(6):
+            call("web", "GET", path, token=token)
+        time.sleep(0.5)
