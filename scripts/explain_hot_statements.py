@@ -48,7 +48,7 @@ PARAMS = {
     "now": timezone.now(),
     "max_lines": 100,
     "max_quantity": 1000,
-    "key": "0123456789abcdef0123456789abcdef01234567",
+    "key": "example-token-key-of-40-characters-xxxx",
 }
 
 
