@@ -64,6 +64,7 @@ USER 0:0
 COPY requirements.txt requirements-dev.txt ./
 RUN pip install -r requirements-dev.txt
 COPY pyproject.toml ./
+COPY devtools/ devtools/
 COPY tests/ tests/
 USER 10001:10001
 # The image's code against the compose database. The host suite (make test)

@@ -10,7 +10,7 @@ PORT ?= 8000
 # Tests never run with a real secret; Django's test runner turns DEBUG off.
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret
 
-.PHONY: run test pytest lint venv clean soak
+.PHONY: run test pytest lint hooks screenshot venv clean soak
 
 venv: $(INSTALLED)
 
@@ -23,22 +23,36 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
-## test: lint, migration check, the whole suite on real PostgreSQL, the container stage
-test: lint pytest
-	$(MAKE) --no-print-directory container-check
+## test: lint and types, the hooks, the suite, the container stage; then the work
+## tree must be as it was (in CI: clean), since no test may write a tracked file
+test: $(INSTALLED)
+	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks pytest container-check
 
 ## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
 pytest: $(INSTALLED)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	scripts/ensure-browser
+	scripts/ensure-iptables
 	$(TEST_ENV) scripts/with-postgres $(BIN)/pytest $(PYTEST_ARGS)
 
+## lint: ruff (lint, format) and mypy (strict for carts/); settings in pyproject.toml
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## hooks: the pre-commit hooks (.pre-commit-config.yaml) on every file
+hooks: $(INSTALLED)
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+## screenshot: retake docs/admin-cart.png with the admin's browser test
+screenshot: $(INSTALLED)
+	scripts/ensure-browser
+	ADMIN_SCREENSHOT=$(CURDIR)/docs/admin-cart.png $(TEST_ENV) scripts/with-postgres \
+	  $(BIN)/pytest tests/test_admin_browser.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles
 
 ## soak: 2 minutes of mixed load on gunicorn + PostgreSQL; writes bench/soak-last.json
 soak: $(INSTALLED)

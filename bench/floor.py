@@ -3,28 +3,36 @@
 A bare WSGI callable for `POST /cart/<user>` and `GET /cart/<user>` that runs
 exactly the service's statements (imported from carts/sql.py, which has no
 Django import) on one persistent psycopg2 connection per worker thread, and
-answers the same JSON. It checks the body as strictly as the service but does
-not authenticate: the service's token check is part of what it costs.
+answers the same JSON and ETag (carts.api.conditional.entity_tag, which needs
+no Django either). It checks the body as strictly as the service but does
+not authenticate: the service's token check is part of what it costs. With an
+Idempotency-Key, an add claims the key, adds and stores its answer in one
+transaction, as the service does; a GET whose If-None-Match is the cart's
+ETag reads the version alone and answers 304.
 
     gunicorn --pythonpath bench floor:application   (from the project folder)
 
-Environment: DATABASE_URL, CART_CURRENCY, CART_MAX_LINE_QUANTITY,
-CART_MAX_LINES (the service's variables, the same defaults).
+Environment: DATABASE_URL, DJANGO_SECRET_KEY, CART_CURRENCY,
+CART_MAX_LINE_QUANTITY, CART_MAX_LINES (the service's variables, the same
+defaults).
 """
 
 import json
 import os
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg2
 
 from carts import sql
+from carts.api.conditional import entity_tag
 
 CURRENCY = os.environ.get("CART_CURRENCY", "USD")
 MAX_QUANTITY = int(os.environ.get("CART_MAX_LINE_QUANTITY") or 1000)
 MAX_LINES = int(os.environ.get("CART_MAX_LINES") or 100)
+SECRET = os.environ["DJANGO_SECRET_KEY"]
+TTL = timedelta(hours=24)
 CENT = Decimal("0.01")
 JSON = [("Content-Type", "application/json")]
 
@@ -37,6 +45,10 @@ def _cursor():
         connection = psycopg2.connect(os.environ["DATABASE_URL"])
         connection.autocommit = True  # one statement, one transaction
         _local.connection = connection
+        with connection.cursor() as cursor:
+            # The floor does not authenticate: its keys are the staff's.
+            cursor.execute("SELECT min(id) FROM carts_user WHERE is_staff")
+            _local.caller = cursor.fetchone()[0]
     return connection.cursor()
 
 
@@ -51,67 +63,128 @@ def _line(product_id, name, quantity, price) -> dict:
     }
 
 
-def _add(username: str, body: bytes):
+def _etag(username: str, version: int) -> str:
+    return entity_tag(
+        secret=SECRET, currency=CURRENCY, username=username, version=version
+    )
+
+
+def _add(username: str, body: bytes, key: str | None):
     try:
         data = json.loads(body)
     except ValueError:
-        return "400 Bad Request", {"error": "parse_error"}
+        return "400 Bad Request", {"error": "parse_error"}, None
     if not isinstance(data, dict) or set(data) - {"product_id", "quantity"}:
-        return "400 Bad Request", {"error": "invalid"}
+        return "400 Bad Request", {"error": "invalid"}, None
     product_id, quantity = data.get("product_id"), data.get("quantity", 1)
     if not isinstance(product_id, str) or not 1 <= len(product_id) <= 64:
-        return "400 Bad Request", {"error": "invalid product_id"}
+        return "400 Bad Request", {"error": "invalid product_id"}, None
     if type(quantity) is not int or quantity < 1:
-        return "400 Bad Request", {"error": "invalid quantity"}
+        return "400 Bad Request", {"error": "invalid quantity"}, None
     if quantity > MAX_QUANTITY:
-        return "409 Conflict", {"error": "quantity_limit_exceeded"}
+        return "409 Conflict", {"error": "quantity_limit_exceeded"}, None
+    now = datetime.now(UTC)
     params = {
         "username": username,
         "product_id": product_id,
         "quantity": quantity,
-        "now": datetime.now(UTC),
+        "now": now,
         "max_lines": MAX_LINES,
         "max_quantity": MAX_QUANTITY,
+        "if_match": None,
     }
     with _cursor() as cursor:
-        cursor.execute(sql.ADD_SQL, params)
-        row = cursor.fetchone()
-    if row is None:  # the service spends a query on saying why; the floor won't
-        return "409 Conflict", {"error": "refused"}
-    _, new_quantity, created, name, price, _ = row
+        if key is None:
+            return _answer_add(cursor, params)
+        claim = {
+            "caller": _local.caller,
+            "key": key,
+            "request_hash": json.dumps([username, data], sort_keys=True),
+            "now": now,
+            "expired_before": now - TTL,
+        }
+        cursor.execute("BEGIN")
+        try:
+            cursor.execute(sql.IDEMPOTENCY_CLAIM, claim)
+            if not cursor.fetchone()[0]:
+                cursor.execute(
+                    "SELECT status, body, etag FROM carts_idempotencyrecord"
+                    " WHERE caller_id = %(caller)s AND key = %(key)s",
+                    claim,
+                )
+                status, stored, etag = cursor.fetchone()
+                return f"{status} Stored", json.loads(stored), etag
+            status, payload, etag = _answer_add(cursor, params)
+            cursor.execute(
+                "UPDATE carts_idempotencyrecord"
+                " SET status = %(status)s, body = %(body)s, etag = %(etag)s"
+                " WHERE caller_id = %(caller)s AND key = %(key)s",
+                claim
+                | {"status": status[:3], "body": json.dumps(payload), "etag": etag},
+            )
+        finally:
+            cursor.execute("COMMIT")
+        return status, payload, etag
+
+
+def _answer_add(cursor, params):
+    cursor.execute(sql.ADD_SQL, params)
+    version, user_id, new_quantity, created, name, price = cursor.fetchone()
+    if user_id is None:  # the service spends a query on saying why; the floor won't
+        return "409 Conflict", {"error": "refused"}, None
     status = "201 Created" if created else "200 OK"
-    return status, _line(product_id, name, new_quantity, price)
+    line = _line(params["product_id"], name, new_quantity, price)
+    return status, line, _etag(params["username"], version)
 
 
-def _get(username: str):
+def _get(username: str, known: str | None):
     with _cursor() as cursor:
+        if known is not None:
+            cursor.execute(sql.CART_VERSION_SQL, {"username": username})
+            row = cursor.fetchone()
+            etag = _etag(username, row[0] if row else 0)
+            if known == etag:
+                return "304 Not Modified", None, etag
         cursor.execute(sql.CART_SQL, {"username": username})
         rows = cursor.fetchall()
     if not rows:
-        return "404 Not Found", {"error": "user_not_found"}
+        return "404 Not Found", {"error": "user_not_found"}, None
     items = [_line(*row[:4]) for row in rows if row[0] is not None]
     subtotal = sum((Decimal(item["line_total"]) for item in items), Decimal("0.00"))
-    return "200 OK", {
-        "user_id": username,
-        "items": items,
-        "total_quantity": sum(item["quantity"] for item in items),
-        "subtotal": str(subtotal),
-        "currency": CURRENCY,
-    }
+    return (
+        "200 OK",
+        {
+            "user_id": username,
+            "items": items,
+            "total_quantity": sum(item["quantity"] for item in items),
+            "subtotal": str(subtotal),
+            "currency": CURRENCY,
+        },
+        _etag(username, rows[0][-1]),
+    )
 
 
 def application(environ, start_response):
     parts = environ["PATH_INFO"].strip("/").split("/")
     method = environ["REQUEST_METHOD"]
+    etag = None
     if len(parts) != 2 or parts[0] != "cart" or not parts[1]:
         status, payload = "404 Not Found", {"error": "not_found"}
     elif method == "POST":
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        status, payload = _add(parts[1], environ["wsgi.input"].read(length))
+        status, payload, etag = _add(
+            parts[1],
+            environ["wsgi.input"].read(length),
+            environ.get("HTTP_IDEMPOTENCY_KEY"),
+        )
     elif method == "GET":
-        status, payload = _get(parts[1])
+        status, payload, etag = _get(parts[1], environ.get("HTTP_IF_NONE_MATCH"))
     else:
         status, payload = "405 Method Not Allowed", {"error": "method_not_allowed"}
+    headers = [("ETag", etag)] if etag else []
+    if payload is None:
+        start_response(status, headers)
+        return []
     body = json.dumps(payload).encode()
-    start_response(status, [*JSON, ("Content-Length", str(len(body)))])
+    start_response(status, [*JSON, *headers, ("Content-Length", str(len(body)))])
     return [body]

@@ -18,11 +18,13 @@ def frames(stack: str) -> list[str]:
 
 
 def main(path: str, top: int = 30) -> None:
-    inclusive, leaf, total = Counter(), Counter(), 0
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
     with open(path) as stacks:
         for line in stacks:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            count = int(count)
+            stack, _, samples = line.rstrip("\n").rpartition(" ")
+            count = int(samples)
             names = [name for name in frames(stack) if not name.startswith("process")]
             if not names:  # a process sampled outside Python
                 continue

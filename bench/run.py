@@ -29,6 +29,7 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
 OUT = ROOT / "bench" / "out"
+ETAGS = OUT / "etags.txt"
 CATALOG = ROOT / "carts" / "fixtures" / "catalog.json"
 TICKS = os.sysconf("SC_CLK_TCK")
 USERS = 10_000
@@ -37,7 +38,9 @@ STAFF = "bench-staff"
 # The hot line takes every add of a run; the default limit (1000) would refuse
 # most of them. Service and floor get the same limit.
 MAX_QUANTITY = 1_000_000_000
-WORKLOADS = ["add", "get", "mixed", "hot"]
+WORKLOADS = ["add", "get", "mixed", "hot", "add-key", "get-304"]
+# get-304 polls these users' carts with their current ETags (bench/out/etags.txt).
+POLLED_USERS = 500
 CONCURRENCY = [16, 64]
 # The floor's best configuration found here (see bench/README.md).
 FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
@@ -104,7 +107,9 @@ def rss_mib(pids: list[int]) -> dict[int, float]:
             status = Path(f"/proc/{pid}/status").read_text()
         except FileNotFoundError:
             continue
-        sizes[pid] = int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024
+        rss = re.search(r"VmRSS:\s+(\d+)", status)
+        if rss:  # not a kernel thread
+            sizes[pid] = int(rss[1]) / 1024
     return sizes
 
 
@@ -116,16 +121,15 @@ def ensure_wrk() -> str:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             sys.exit("bench: wrk is missing; install the Debian package 'wrk'")
         print("bench: installing wrk (apt-get install wrk)", file=sys.stderr)
-        quiet = {"stdout": subprocess.DEVNULL}
         apt = ["apt-get", "-qq", "-o", "DPkg::Lock::Timeout=300"]
-        subprocess.run([*apt, "update"], check=True, **quiet)
+        subprocess.run([*apt, "update"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run(
             [*apt, "install", "-y", "--no-install-recommends", "wrk"],
             check=True,
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            **quiet,
+            stdout=subprocess.DEVNULL,
         )
-    return shutil.which("wrk")
+    return shutil.which("wrk") or sys.exit("bench: wrk did not install")
 
 
 def manage(env: dict, *args: str) -> None:
@@ -228,12 +232,14 @@ class Load:
             *("--duration", f"{seconds}s", "--timeout", "5s"),
             *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
             *(self.token, str(USERS), ",".join(self.products), HOT_USER),
+            str(ETAGS),
         ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         watchdog = threading.Timer(seconds + 30, process.kill)
         watchdog.start()
+        assert process.stdout is not None  # stdout=PIPE
         try:
             output = process.stdout.read().decode()
             _, status, usage = os.wait4(process.pid, 0)
@@ -278,7 +284,22 @@ def profile(server, workload, concurrency, args) -> subprocess.Popen:
     )
 
 
+def fetch_etags(server: Server, token: str) -> None:
+    """The current ETag of each polled cart, for get-304 (bench/wrk/get-304.lua)."""
+    lines = []
+    for number in range(1, POLLED_USERS + 1):
+        user = f"user{number:05d}"
+        request = urllib.request.Request(
+            f"{server.url}/cart/{user}", headers={"Authorization": f"Token {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            lines.append(f"{user} {response.headers['ETag']}\n")
+    ETAGS.write_text("".join(lines))
+
+
 def run_cell(load, server, workload, concurrency, args, connection, postmaster):
+    if workload == "get-304":
+        fetch_etags(server, load.token)
     load.run(server, workload, concurrency, args.warmup)
     if workload == "hot":
         time.sleep(0.5)  # requests the warm-up left in flight
@@ -394,10 +415,13 @@ def main() -> None:
     token = seed(connection, products)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        postmaster = int(_stat(cursor.fetchone()[0])[1])
+        row = cursor.fetchone()
+        assert row is not None
+        postmaster = int(_stat(row[0])[1])
     load = Load(binary, token, products)
-    service_command = [BIN / "gunicorn", "--config", "gunicorn.conf.py"]
-    floor_command = [BIN / "gunicorn", "--pythonpath", "bench", "floor:application"]
+    gunicorn = str(BIN / "gunicorn")
+    service_command = [gunicorn, "--config", "gunicorn.conf.py"]
+    floor_command = [gunicorn, "--pythonpath", "bench", "floor:application"]
     floor_command += args.floor_gunicorn.split()
     workloads = args.workloads.split(",")
     levels = [int(level) for level in args.concurrency.split(",")]
@@ -488,7 +512,7 @@ def machine() -> str:
     memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
     return (
         f"{os.cpu_count()} cores ({model[1] if model else 'unknown CPU'}), "
-        f"{int(memory[1]) / 2**20:.0f} GiB, Linux {platform.release()}"
+        f"{int(memory[1]) / 2**20 if memory else 0:.0f} GiB, Linux {platform.release()}"
     )
 
 
@@ -507,7 +531,7 @@ def meets(service: dict, floor: dict) -> str:
 
 def render(report: dict) -> str:
     cells = report["cells"]
-    pairs = {}
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
     for cell in cells:
         pairs.setdefault((cell["workload"], cell["concurrency"]), {})[
             cell["server"]

@@ -24,14 +24,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.liveservice import ROOT, Gunicorn, manage, prepare_database
+from carts.demo import CANDLE_HOLDER, LOAFERS, MUG, SHAKERS, SUNGLASSES
+from devtools.liveservice import ROOT, Gunicorn, manage, prepare_database
 
 DURATION = float(os.environ.get("SOAK_SECONDS", 120))
 WARM_UP = 20.0
 CLIENTS = 6
 SHOPPERS = 50
 MAX_REQUESTS = 500_000
-PRODUCTS = ["L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM", "OLJCESPC7Z", "0PUK6V6EV0"]
+PRODUCTS = [LOAFERS, MUG, SHAKERS, SUNGLASSES, CANDLE_HOLDER]
 # What each kind of request may answer; anything else is a failure.
 EXPECTED = {
     "add": {200, 201},

@@ -1,17 +1,23 @@
 """Settings for the cart service, read from the environment (12-factor).
 
-Every variable is documented in the README. Development defaults are safe;
+Every variable is documented in docs/configuration.md. Development defaults are safe;
 a production configuration that would be insecure refuses to start.
 """
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Django's generic classes (ModelForm[Model], QuerySet[Model]) subscriptable at
+# run time, as the type annotations write them.
+django_stubs_ext.monkeypatch()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -69,6 +75,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's assets, served by WhiteNoise: the docs work offline.
+    "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "carts",
 ]
@@ -80,6 +88,8 @@ MIDDLEWARE = [
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below the static files, which never touch the database.
+    "carts.api.middleware.DatabaseCallMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -126,10 +136,48 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that saves a round trip per request.
     DATABASES["default"]["ENGINE"] = "cartproject.postgresql"
-    # Fail fast instead of hanging when the database is unreachable.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3)
-    )
+    # Bounded waits (docs/reliability.md). libpq's own parameters; each can
+    # also be set in DATABASE_URL's query string (?keepalives_idle=30).
+    DATABASES["default"]["OPTIONS"] = {
+        # Seconds for a new connection, authentication included (enforced by
+        # carts.db_guard). 2 s: a connection attempt lost in a network
+        # partition has retried its SYN (after 1 s) before giving up.
+        "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 2),
+        # An idle connection whose peer vanished is found within about 25 s
+        # and replaced before its next use, instead of costing a request.
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        # Data the server has not acknowledged for 10 s: the peer is gone.
+        "tcp_user_timeout": 10_000,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+
+# Client side, in seconds (0: none): each wait for the server (a query, a
+# commit) ends with 503 after DATABASE_QUERY_TIMEOUT; /readyz allows
+# DATABASE_READY_TIMEOUT. Longer than the server's own statement_timeout, so a
+# slow statement is cancelled by the server, keeping its connection, and this
+# deadline only ends waits for a server or network that stopped answering.
+DATABASE_QUERY_TIMEOUT = float(os.environ.get("DATABASE_QUERY_TIMEOUT") or 3)
+DATABASE_READY_TIMEOUT = float(os.environ.get("DATABASE_READY_TIMEOUT") or 1)
+# Server side, in seconds (0: none), SET on every new connection.
+DATABASE_STATEMENT_TIMEOUT = float(os.environ.get("DATABASE_STATEMENT_TIMEOUT") or 2)
+DATABASE_LOCK_TIMEOUT = float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 1)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
+    os.environ.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT") or 10
+)
+# The bulkhead (carts.db_guard): requests of one process using the database
+# at once. One fewer than gunicorn's threads, so that one thread is always free
+# for probes and fast refusals. A request that finds every slot taken waits
+# for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
+# holder has waited DATABASE_STALL_AFTER seconds for the server (stalled, not
+# busy: a loaded server answers each round trip well within a second).
+DATABASE_BULKHEAD = env_int(
+    "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
+)
+DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 3)
+DATABASE_STALL_AFTER = float(os.environ.get("DATABASE_STALL_AFTER") or 1)
 
 # DATABASE_URL leads to a pooler in transaction mode (PgBouncer): a server
 # connection changes hands between transactions, so nothing may rely on the
@@ -172,7 +220,7 @@ WHITENOISE_USE_FINDERS = True
 # ---------------------------------------------------------------------------
 # REST framework, errors, OpenAPI
 # ---------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     # Token first: its "Token" scheme is what the 401 WWW-Authenticate names.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token check, without compiling an ORM query per request.
@@ -208,6 +256,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN, and no
+    # badge fetched from the public validator: nothing leaves the host.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "PREPROCESSING_HOOKS": ["carts.api.urls.schema_without_slash_variants"],
     # drf-standardized-errors' enums, named once instead of per endpoint.
     "ENUM_NAME_OVERRIDES": {
@@ -227,6 +280,8 @@ SPECTACULAR_SETTINGS = {
         # Every body refuses unknown members, some requests as a whole: document
         # those errors too.
         "carts.api.openapi.document_validation_codes",
+        # Every operation that takes a body needs one.
+        "carts.api.openapi.require_request_bodies",
     ],
 }
 
@@ -243,6 +298,9 @@ CART_AUTO_CREATE_USERS = env_bool("CART_AUTO_CREATE_USERS", True)
 CART_GUEST_TTL = env_duration("CART_GUEST_TTL", "30d")
 CART_MERGED_GUEST_TTL = env_duration("CART_MERGED_GUEST_TTL", "7d")
 CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
+# Safe retries: how long a stored answer to an Idempotency-Key is kept. A
+# repeat waits for its first at most DATABASE_LOCK_TIMEOUT, then 409.
+CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
 
 # ---------------------------------------------------------------------------
 # Logging: one line per event on stdout, for the container's log collector

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from carts.api.urls import optional_slash
 from carts.observability import metrics_view
 
 urlpatterns = [
+    # A newcomer's first request: the API's documentation.
+    path("", RedirectView.as_view(pattern_name="docs"), name="index"),
     path("admin/", admin.site.urls),
     *optional_slash("api/schema", SpectacularAPIView.as_view(), "schema"),
     *optional_slash(

@@ -7,11 +7,24 @@ errors.
 """
 
 from decimal import Decimal
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import Count, DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import (
+    Aggregate,
+    Count,
+    DecimalField,
+    F,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +36,7 @@ from .models import Cart, CartItem, Product, User
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
 
-def lines_figure(owner: str, figure) -> Subquery:
+def lines_figure(owner: str, figure: Aggregate) -> Subquery:
     """`figure` (an aggregate) over the cart lines of each row, where `owner`
     is "user" or "product". A correlated subquery rather than JOIN + GROUP BY:
     PostgreSQL computes it for the page's rows only (after ORDER BY/LIMIT), and
@@ -43,23 +56,25 @@ def line_total(line: CartItem) -> Decimal:
     return line.quantity * line.product.price
 
 
-class CartLineInline(admin.TabularInline):
+class CartLineInline(admin.TabularInline[CartItem, User]):
     """The user's cart in add order: quantities editable, lines removable.
     A new line is added on the cart line page (the "Add a cart line" link)."""
 
     model = CartItem
     form = CartItemForm
-    fields = ["product", "quantity", unit_price, line_total, "created_at", "updated_at"]
-    readonly_fields = ["product", unit_price, line_total, "created_at", "updated_at"]
+    # Callables among the fields: Django shows them read-only; the stubs allow
+    # only names there.
+    fields = ["product", "quantity", unit_price, line_total, "created_at", "updated_at"]  # type: ignore[list-item]
+    readonly_fields = ["product", unit_price, line_total, "created_at", "updated_at"]  # type: ignore[list-item]
     ordering = ["created_at", "id"]
     extra = 0
     show_change_link = True
     verbose_name = "cart line"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CartItem]:
         return super().get_queryset(request).select_related("product")
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -67,16 +82,18 @@ class MergedFilter(admin.SimpleListFilter):
     title = "merged"
     parameter_name = "merged"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [("yes", "merged guests"), ("no", "not merged")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() in ("yes", "no"):
             return queryset.filter(cart__merged_at__isnull=self.value() == "no")
         return queryset
 
 
-def cart_figures(owner: str) -> dict:
+def cart_figures(owner: str) -> dict[str, Coalesce]:
     """The annotations behind each list's cart columns; `owner` as for
     lines_figure."""
     return {
@@ -96,20 +113,20 @@ class CartFiguresMixin:
     """Columns for the figures of cart_figures()."""
 
     @admin.display(description="cart lines", ordering="cart_line_count")
-    def cart_lines(self, obj) -> int:
-        return obj.cart_line_count
+    def cart_lines(self, obj: Any) -> int:
+        return int(obj.cart_line_count)
 
     @admin.display(description="total quantity", ordering="cart_total_quantity")
-    def cart_quantity(self, obj) -> int:
-        return obj.cart_total_quantity
+    def cart_quantity(self, obj: Any) -> int:
+        return int(obj.cart_total_quantity)
 
     @admin.display(description="subtotal", ordering="cart_subtotal_amount")
-    def cart_subtotal(self, obj) -> Decimal:
-        return obj.cart_subtotal_amount
+    def cart_subtotal(self, obj: Any) -> Decimal:
+        return Decimal(obj.cart_subtotal_amount)
 
 
 @admin.register(User)
-class UserAdmin(CartFiguresMixin, BaseUserAdmin):
+class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
     list_display = [
         "username",
         "is_staff",
@@ -159,7 +176,7 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin):
     ]
     inlines = [CartLineInline]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         # The change page reads its cart figures from the same annotations.
         return (
             super()
@@ -170,10 +187,16 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin):
             )
         )
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj else []
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list[Any]:
+        return list(self.inlines) if obj else []
 
-    def save_formset(self, request, form, formset, change) -> None:
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: ModelForm[User],
+        formset: BaseInlineFormSet[Any, User, Any],
+        change: bool,
+    ) -> None:
         super().save_formset(request, form, formset, change)
         if formset.model is CartItem and (
             formset.new_objects or formset.changed_objects or formset.deleted_objects
@@ -181,8 +204,8 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin):
             services.carts_changed(user_ids=[form.instance.pk])
 
     @admin.display(description="merged into", ordering="merged_into_username")
-    def merged_into(self, user: User) -> str:
-        return user.merged_into_username or ""
+    def merged_into(self, user: Any) -> str:  # annotated by get_queryset
+        return str(user.merged_into_username or "")
 
     @admin.display(description="new line")
     def add_line(self, user: User) -> str:
@@ -191,13 +214,13 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin):
 
 
 @admin.register(CartItem)
-class CartItemAdmin(admin.ModelAdmin):
+class CartItemAdmin(admin.ModelAdmin[CartItem]):
     form = CartItemForm
     list_display = [
         "user",
         "product",
         "quantity",
-        line_total,
+        line_total,  # type: ignore[list-item]  # a display callable
         "created_at",
         "updated_at",
     ]
@@ -208,7 +231,9 @@ class CartItemAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "product"]
     readonly_fields = ["created_at", "updated_at"]
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: CartItem, form: Any, change: bool
+    ) -> None:
         super().save_model(request, obj, form, change)
         # A line moved to another user changes both carts.
         moved_from = form.initial.get("user")
@@ -216,18 +241,20 @@ class CartItemAdmin(admin.ModelAdmin):
             user_ids=[obj.user_id, *([moved_from] if moved_from else [])]
         )
 
-    def delete_model(self, request, obj) -> None:
+    def delete_model(self, request: HttpRequest, obj: CartItem) -> None:
         super().delete_model(request, obj)
         services.carts_changed(user_ids=[obj.user_id])
 
-    def delete_queryset(self, request, queryset) -> None:
+    def delete_queryset(
+        self, request: HttpRequest, queryset: QuerySet[CartItem]
+    ) -> None:
         user_ids = list(queryset.values_list("user_id", flat=True))
         super().delete_queryset(request, queryset)
         services.carts_changed(user_ids=user_ids)
 
 
 @admin.register(Cart)
-class CartAdmin(CartFiguresMixin, admin.ModelAdmin):
+class CartAdmin(CartFiguresMixin, admin.ModelAdmin[Cart]):
     """Every cart, the most recently changed first; read-only (lines are
     edited on their owner's page, where the cart's rules apply)."""
 
@@ -246,31 +273,31 @@ class CartAdmin(CartFiguresMixin, admin.ModelAdmin):
     search_fields = ["user__username"]
     ordering = ["-updated_at"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Cart]:
         return super().get_queryset(request).annotate(**cart_figures("user"))
 
     @admin.display(description="guest", boolean=True, ordering="user__is_guest")
     def guest(self, cart: Cart) -> bool:
         return cart.user.is_guest
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(admin.ModelAdmin[Product]):
     list_display = ["id", "name", "price", "active", "carts"]
     list_editable = ["price", "active"]
     list_filter = ["active"]
     search_fields = ["id", "name"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return (
             super()
             .get_queryset(request)
@@ -278,5 +305,5 @@ class ProductAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="in carts", ordering="cart_count")
-    def carts(self, product: Product) -> int:
-        return product.cart_count
+    def carts(self, product: Any) -> int:  # annotated by get_queryset
+        return int(product.cart_count)

@@ -6,6 +6,8 @@ database constraint. The admin records each saved change with
 services.carts_changed, which bumps the carts' versions.
 """
 
+from typing import Any
+
 from django import forms
 
 from . import services
@@ -14,7 +16,7 @@ from .domain.errors import CartLineLimitExceeded, QuantityLimitExceeded
 from .models import CartItem
 
 
-class CartItemForm(forms.ModelForm):
+class CartItemForm(forms.ModelForm[CartItem]):
     """A cart line within the limits: 1..CART_MAX_LINE_QUANTITY units, an
     active product for a new line, at most CART_MAX_LINES lines per cart.
     One line per product comes from the model's unique constraint."""
@@ -23,7 +25,7 @@ class CartItemForm(forms.ModelForm):
         model = CartItem
         fields = ["user", "product", "quantity"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The browser checks the limits before sending; clean_quantity after.
         self.fields["quantity"].widget.attrs.update(
@@ -31,15 +33,16 @@ class CartItemForm(forms.ModelForm):
         )
 
     def clean_quantity(self) -> int:
-        quantity = self.cleaned_data["quantity"]
+        quantity: int = self.cleaned_data["quantity"]
         try:
             rules.check_quantity(quantity)
         except QuantityLimitExceeded as error:
             raise forms.ValidationError(str(error), code="max_value") from None
         return quantity
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         cleaned_data = super().clean()
+        assert cleaned_data is not None  # a ModelForm's clean() returns it
         product = cleaned_data.get("product")
         if "product" in self.changed_data and product and not product.active:
             self.add_error(

@@ -6,17 +6,26 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import selectors
 from .auth.token_cache import invalidate_auth_caches
 from .domain import rules
-from .domain.errors import GuestAlreadyMerged, GuestNotFound, MergeIntoItself
+from .domain.cart import Cart as CartContents
+from .domain.errors import (
+    GuestAlreadyMerged,
+    GuestNotFound,
+    MergeIntoItself,
+    PreconditionFailed,
+)
 from .models import Cart, CartItem, User
 from .owners import NewOwner, owner_cart_ensure
+from .services import Versions
 
 
 @dataclass(frozen=True, slots=True)
 class MergeResult:
     plan: rules.MergePlan
     already_merged: bool
+    cart: CartContents  # the target cart as it is after the merge
 
 
 def guest_by_token(key: str) -> User:
@@ -35,12 +44,18 @@ def guest_by_id(username: str) -> User:
 
 
 def cart_merge(
-    *, guest: User, username: str, mode: rules.MergeMode, new_owner: NewOwner | None
+    *,
+    guest: User,
+    username: str,
+    mode: rules.MergeMode,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
 ) -> MergeResult:
     """Move the guest's lines into `username`'s cart in one transaction, by the
     cart rules (rules.plan_merge); the guest is then merged and its token
     refused. Repeating it is harmless. A bounded number of queries, whatever
-    the carts hold."""
+    the carts hold. `if_match`: the target cart versions the caller accepts
+    (None: any); another is PreconditionFailed, nothing changed."""
     with transaction.atomic():
         if guest.username == username:
             raise MergeIntoItself()
@@ -58,9 +73,15 @@ def cart_merge(
             .order_by("user_id")
         }
         guest_cart, target_cart = carts[guest.pk], carts[target_id]
+        if if_match is not None and target_cart.version not in if_match:
+            raise PreconditionFailed(user_id=username, version=target_cart.version)
         if guest_cart.merged_at is not None:
             if guest_cart.merged_into_id == target_id:
-                return MergeResult(rules.MergePlan(), already_merged=True)
+                return MergeResult(
+                    rules.MergePlan(),
+                    already_merged=True,
+                    cart=selectors.cart_get(username=username),
+                )
             raise GuestAlreadyMerged(user_id=guest.username)
         if target_cart.merged_at is not None:
             raise GuestAlreadyMerged(user_id=username)
@@ -102,4 +123,7 @@ def cart_merge(
         # this one UPDATE of carts_user empties the token caches once.
         User.objects.filter(pk=guest.pk).update(is_active=False)
         invalidate_auth_caches()
-    return MergeResult(plan, already_merged=False)
+        # Read in the merge's transaction: the answer shows the merge's result
+        # and its version, whatever comes after.
+        cart = selectors.cart_get(username=username)
+    return MergeResult(plan, already_merged=False, cart=cart)

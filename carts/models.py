@@ -81,14 +81,18 @@ class Cart(models.Model):
 
     Every write to a cart locks this row first, which serialises the writers of
     one cart (so the line limit is exact), and bumps `version` and
-    `updated_at` when it changed something. Kept apart from `carts_user` so a
-    write never updates the user's row, whose changes empty every connection's
-    token cache (carts.auth.token_cache)."""
+    `updated_at` when it changed something. A change to the name, price or
+    state of a product in the cart bumps `version` too (a trigger, migration
+    carts 0006), so the version names what GET /cart shows: its ETag. Kept
+    apart from `carts_user` so a write never updates the user's row, whose
+    changes empty every connection's token cache (carts.auth.token_cache)."""
 
     user = models.OneToOneField(
         User, on_delete=models.CASCADE, primary_key=True, related_name="cart"
     )
-    version = models.PositiveBigIntegerField(default=1)
+    # 0 until the first change: a new cart shows what no cart shows (empty),
+    # under the same ETag, so If-Match on a cart not created yet can hold.
+    version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField("last change", default=timezone.now)
     # A guest's cart after a merge: its lines went to `merged_into`'s cart.
     merged_into = models.ForeignKey(
@@ -109,3 +113,39 @@ class Cart(models.Model):
 
     def __str__(self) -> str:
         return f"cart of {self.user_id} v{self.version}"
+
+
+class IdempotencyRecord(models.Model):
+    """The answer to a request sent with an Idempotency-Key, kept so that a
+    retry gets it again instead of changing the cart twice (carts.idempotency).
+
+    Keyed by (caller, key): the caller's own keys, never another's. Stored in
+    the transaction of the change it answers; `status` is NULL only inside
+    that transaction, so a committed record always holds an answer."""
+
+    caller = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    key = models.CharField(max_length=255)
+    # SHA-256 of the request (path, query, body): the same key for another
+    # request is refused. Only the hash: a merge's body holds a guest's token.
+    request_hash = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField(null=True)
+    # The answer's JSON as rendered first, as text: jsonb would reorder it.
+    body = models.TextField(blank=True)
+    etag = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "key"], name="idempotency_record_caller_key"
+            ),
+        ]
+        indexes = [
+            # purge_carts deletes records by age.
+            models.Index(fields=["created_at"], name="idempotency_record_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller_id}: {self.key} -> {self.status}"

@@ -1,4 +1,5 @@
-"""Expiry (API.md, "Expiry"): stale guests deleted, stale shoppers' carts emptied.
+"""Expiry (API.md, "Expiry"): stale guests deleted, stale shoppers' carts
+emptied, expired idempotency records deleted.
 
 Each batch is one transaction that locks the carts it takes with SKIP LOCKED
 and re-reads their last change under the lock: a cart that a request is
@@ -8,7 +9,7 @@ matches, so a cart written during the purge is never purged.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -16,7 +17,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .auth.token_cache import invalidate_auth_caches
-from .models import Cart, CartItem, User
+from .models import Cart, CartItem, IdempotencyRecord, User
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,10 @@ class PurgeReport:
     guests: int
     merged_guests: int
     shopper_carts: int
+    idempotency_records: int
 
 
-def stale_carts(now=None) -> dict[str, QuerySet]:
+def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     """The carts each rule expires, by rule."""
     now = now or timezone.now()
     guests = Cart.objects.filter(user__is_guest=True)
@@ -49,9 +51,19 @@ def stale_carts(now=None) -> dict[str, QuerySet]:
     return rules
 
 
+def expired_idempotency_records(
+    now: datetime | None = None,
+) -> QuerySet[IdempotencyRecord]:
+    """Stored answers past CART_IDEMPOTENCY_TTL: their keys are free again."""
+    now = now or timezone.now()
+    return IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(seconds=settings.CART_IDEMPOTENCY_TTL)
+    )
+
+
 def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
     """Apply every expiry rule in batches; with dry_run, only count."""
-    counts = {}
+    counts = {"idempotency_records": _delete_records(batch_size, dry_run)}
     for rule, carts in stale_carts().items():
         if dry_run:
             counts[rule] = carts.count()
@@ -63,7 +75,21 @@ def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
     return PurgeReport(**counts)
 
 
-def _locked_batches(carts: QuerySet, batch_size: int) -> Iterator[list[int]]:
+def _delete_records(batch_size: int, dry_run: bool) -> int:
+    """Expired records, a batch per statement; a record a request is taking
+    over is not expired any more, and stays."""
+    records = expired_idempotency_records()
+    if dry_run:
+        return records.count()
+    deleted = 0
+    while True:
+        batch = list(records.values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += expired_idempotency_records().filter(pk__in=batch).delete()[0]
+
+
+def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
     """Owner ids of matching carts, a batch at a time, each batch locked in a
     transaction of its own while the caller expires it."""
     while True:

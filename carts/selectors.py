@@ -33,6 +33,21 @@ def cart_get(*, username: str) -> Cart:
     )
 
 
+def cart_version(*, username: str) -> int:
+    """The cart's version alone, for a GET that may be answered 304: what
+    cart_get would say, without reading the lines (0 for an unknown user,
+    UserNotFound when carts do not exist for any id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CART_VERSION_SQL, {"username": username})
+        row = cursor.fetchone()
+    if row is None:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=username)
+        return 0
+    version: int = row[0]
+    return version
+
+
 def product_list() -> list[Product]:
     return list(Product.objects.filter(active=True).only("id", "name", "price"))
 

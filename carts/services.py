@@ -15,7 +15,7 @@ more query say why; a user or cart row that does not exist yet is then created
 creates nothing.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,12 +32,16 @@ from .domain.errors import (
     CartLineLimitExceeded,
     GuestAlreadyMerged,
     LineNotFound,
+    PreconditionFailed,
     ProductNotFound,
     QuantityLimitExceeded,
     UserNotFound,
 )
 from .models import Cart
 from .owners import NewOwner, owner_cart_ensure
+
+# The cart versions a write accepts (its If-Match); None: any.
+Versions = Set[int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,36 +65,57 @@ class _Facts(NamedTuple):
 
 
 def cart_item_add(
-    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
+    *,
+    username: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
 ) -> LineWrite:
     """Add `quantity` units, merging into an existing line; exact limits under
     any concurrency. `new_owner`: what to create when the user does not exist
-    (None: UserNotFound)."""
+    (None: UserNotFound). `if_match`: the cart versions the caller accepts
+    (None: any); another version is PreconditionFailed, nothing changed."""
     rules.check_quantity(quantity)
     return _write_line(
-        sql.ADD_LINE, sql.ADD_SQL, username, product_id, quantity, new_owner
+        _LineStatements(sql.ADD_LINE, sql.ADD_SQL, adds=True),
+        username,
+        product_id,
+        quantity,
+        new_owner,
+        if_match,
     )
 
 
 def cart_item_set(
-    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
+    *,
+    username: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
 ) -> LineWrite:
     """Set a line to exactly `quantity` (>= 1) units, creating it."""
     rules.check_quantity(quantity)
     return _write_line(
-        sql.SET_LINE, sql.SET_SQL, username, product_id, quantity, new_owner
+        _LineStatements(sql.SET_LINE, sql.SET_SQL, adds=False),
+        username,
+        product_id,
+        quantity,
+        new_owner,
+        if_match,
     )
 
 
-def cart_item_remove(*, username: str, product_id: str) -> int:
+def cart_item_remove(
+    *, username: str, product_id: str, if_match: Versions = None
+) -> int:
     """Remove one line and return the cart's new version; LineNotFound if the
     product is not in the cart (UserNotFound for an unknown user, unless carts
     exist for any id)."""
-    row = _change(
-        sql.REMOVE_LINE, sql.REMOVE_SQL, username=username, product_id=product_id
-    )
-    if row is not None:
-        return row[-1]
+    change = _delete(sql.REMOVE_LINE, sql.REMOVE_SQL, username, product_id, if_match)
+    if change.changed:
+        return change.version
     if (
         not settings.CART_AUTO_CREATE_USERS
         and not _diagnose(username, product_id).user_exists
@@ -100,39 +125,53 @@ def cart_item_remove(*, username: str, product_id: str) -> int:
 
 
 def cart_item_set_or_remove(
-    *, username: str, product_id: str, quantity: int, new_owner: NewOwner | None
-) -> LineWrite | None:
-    """PUT semantics: quantity 0 removes the line if there is one (None),
-    otherwise sets it."""
+    *,
+    username: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
+) -> LineWrite | int:
+    """PUT semantics: quantity 0 removes the line if there is one and returns
+    the cart's version (removing no line is no change), otherwise sets it."""
     if quantity:
         return cart_item_set(
             username=username,
             product_id=product_id,
             quantity=quantity,
             new_owner=new_owner,
+            if_match=if_match,
         )
+    change = _delete(sql.REMOVE_LINE, sql.REMOVE_SQL, username, product_id, if_match)
+    if change.changed:
+        return change.version
     # Removing a line that is not there is a no-op, for any id and product.
-    if _change(
-        sql.REMOVE_LINE, sql.REMOVE_SQL, username=username, product_id=product_id
-    ):
-        return None
     facts = _diagnose(username, product_id)
-    if not settings.CART_AUTO_CREATE_USERS and not facts.user_exists:
-        raise UserNotFound(user_id=username)
+    if not facts.user_exists:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=username)
+        # A PUT is a write, whatever the quantity: an id that can never be a
+        # cart is refused as for quantity >= 1.
+        rules.check_user_id(username)
     if not facts.product_exists:
         raise ProductNotFound(product_id=product_id)
-    return None
+    return change.version
 
 
-def cart_clear(*, username: str, user_known: bool) -> None:
-    """Empty the cart; idempotent. `user_known` (the caller's own cart) saves
-    the existence check when there was nothing to delete."""
-    if _change(sql.CLEAR_LINES, sql.CLEAR_SQL, username=username, product_id=None):
-        return
-    if user_known or settings.CART_AUTO_CREATE_USERS:
-        return
-    if not _diagnose(username, "").user_exists:
+def cart_clear(*, username: str, user_known: bool, if_match: Versions = None) -> int:
+    """Empty the cart, idempotent; the cart's version after. `user_known`
+    (the caller's own cart) saves the existence check when there was nothing
+    to delete."""
+    change = _delete(sql.CLEAR_LINES, sql.CLEAR_SQL, username, None, if_match)
+    if change.changed:
+        return change.version
+    if (
+        not user_known
+        and not settings.CART_AUTO_CREATE_USERS
+        and not _diagnose(username, "").user_exists
+    ):
         raise UserNotFound(user_id=username)
+    return change.version
 
 
 def cart_lock(*, user_id: int) -> None:
@@ -153,40 +192,70 @@ def carts_changed(*, user_ids: Iterable[int]) -> None:
     )
 
 
+class _LineStatements(NamedTuple):
+    line_sql: str  # SQLite: the change alone
+    one_trip_sql: str  # PostgreSQL: lock, change, bump
+    adds: bool
+
+
 def _write_line(
-    line_sql: str,
-    one_trip_sql: str,
+    statements: _LineStatements,
     username: str,
     product_id: str,
     quantity: int,
     new_owner: NewOwner | None,
+    if_match: Versions,
 ) -> LineWrite:
-    params = {"username": username, "product_id": product_id, "quantity": quantity}
-    adds = line_sql is sql.ADD_LINE
-    row = _change(line_sql, one_trip_sql, **params)
-    if row is None:
-        error = _refusal(_diagnose(username, product_id), quantity, adds=adds)
+    params: dict[str, Any] = {
+        "username": username,
+        "product_id": product_id,
+        "quantity": quantity,
+    }
+    change = _change(
+        statements.line_sql, statements.one_trip_sql, if_match=if_match, **params
+    )
+    if not change.changed:
+        _check_precondition(username, change.version, if_match)
+        facts = _diagnose(username, product_id)
+        error = _refusal(facts, quantity, adds=statements.adds)
         if error:
             raise error
         # The cart did not exist (or appeared meanwhile): create what is
         # missing and write again, in one transaction, so that a refused write
-        # leaves nothing behind.
+        # leaves nothing behind. A new cart is at version 0, as no cart is.
         with transaction.atomic():
             owner_cart_ensure(username=username, new_owner=new_owner)
-            row = _change(line_sql, one_trip_sql, **params)
-            if row is None:
+            change = _change(
+                statements.line_sql,
+                statements.one_trip_sql,
+                if_match=if_match,
+                **params,
+            )
+            if not change.changed:
+                _check_precondition(username, change.version, if_match)
                 facts = _diagnose(username, product_id)
-                raise _refusal(facts, quantity, adds=adds) or CartLineLimitExceeded(
-                    limit=rules.max_lines()
-                )
-    _, new_quantity, created, name, price, version = row
+                raise _refusal(
+                    facts, quantity, adds=statements.adds
+                ) or CartLineLimitExceeded(limit=rules.max_lines())
+    assert change.row is not None  # changed
+    _, new_quantity, created, name, price = change.row
     line = CartLine(product_id, name, new_quantity, money(price))
-    return LineWrite(line, bool(created), version)
+    return LineWrite(line, bool(created), change.version)
 
 
-def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple | None:
-    """Run one write; the change's first row plus the new version, or None if
-    it changed nothing."""
+class _Change(NamedTuple):
+    version: int  # the cart's, after the write (0: no cart row)
+    row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
+
+    @property
+    def changed(self) -> bool:
+        return self.row is not None
+
+
+def _change(
+    line_sql: str, one_trip_sql: str, *, if_match: Versions, **params: Any
+) -> _Change:
+    """Run one write if the cart's version is one of `if_match` (None: any)."""
     params |= {
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
         "max_lines": settings.CART_MAX_LINES,
@@ -194,19 +263,53 @@ def _change(line_sql: str, one_trip_sql: str, **params: Any) -> tuple | None:
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(one_trip_sql, params)
-            return cursor.fetchone()
+            cursor.execute(
+                one_trip_sql,
+                params | {"if_match": None if if_match is None else list(if_match)},
+            )
+            version, *row = cursor.fetchone()
+            return _Change(version, tuple(row) if row[0] is not None else None)
         with transaction.atomic():
+            cursor.execute(sql.CART_VERSION_SQL, params)
+            found = cursor.fetchone()
+            version = found[0] if found else 0
+            if if_match is not None and version not in if_match:
+                return _Change(version, None)
             cursor.execute(line_sql, params)
             rows = cursor.fetchall()
             if not rows:
-                return None
+                return _Change(version, None)
             cursor.execute(
                 sql.BUMP_VERSION.format(owner="%(user_id)s"),
                 params | {"user_id": rows[0][0]},
             )
             bumped = cursor.fetchone()
-            return (*rows[0], bumped[0] if bumped else None)
+            return _Change(bumped[0] if bumped else version, rows[0])
+
+
+def _delete(
+    line_sql: str,
+    one_trip_sql: str,
+    username: str,
+    product_id: str | None,
+    if_match: Versions,
+) -> _Change:
+    """Delete lines; PreconditionFailed when `if_match` kept it from running."""
+    change = _change(
+        line_sql,
+        one_trip_sql,
+        username=username,
+        product_id=product_id,
+        if_match=if_match,
+    )
+    if not change.changed:
+        _check_precondition(username, change.version, if_match)
+    return change
+
+
+def _check_precondition(username: str, version: int, if_match: Versions) -> None:
+    if if_match is not None and version not in if_match:
+        raise PreconditionFailed(user_id=username, version=version)
 
 
 def _diagnose(username: str, product_id: str) -> _Facts:

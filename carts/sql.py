@@ -15,6 +15,12 @@ bump is a data-modifying CTE fed by the change's RETURNING, so it happens only
 when a line was written. SQLite, which has neither FOR UPDATE nor writes in
 CTEs (and lets one writer in at a time anyway), runs `*_LINE` and
 `BUMP_VERSION` as separate statements (carts.services).
+
+A write sent with If-Match (API.md, "Versions and conditional requests")
+names the versions it expects: `%(if_match)s`, an array, NULL for none. On
+PostgreSQL the change's own WHERE checks it, after the lock, so nothing can
+change the cart between the check and the write; SQLite checks it in Python
+inside the write's transaction.
 """
 
 # The cart's row, locked until the end of the transaction; nothing when the
@@ -25,10 +31,19 @@ LOCK_CART = """
     FOR UPDATE
 """
 
-# The row to insert exists only if the user's cart exists and is not a merged
-# guest's, the product exists and is active, and the line either exists
-# already or still fits under the line limit.
-_CANDIDATE_LINE = """
+# The cart's version, as If-Match names it: {version}, the cart's version
+# (0 when the cart has no row yet); true when the request names none.
+_IF_MATCH = """
+    AND (%(if_match)s::bigint[] IS NULL
+         OR COALESCE({version}, 0) = ANY(%(if_match)s::bigint[]))
+"""
+
+
+def _candidate_line(if_match: str) -> str:
+    """The row to insert exists only if the user's cart exists and is not a
+    merged guest's, the product exists and is active, and the line either
+    exists already or still fits under the line limit."""
+    return f"""
     SELECT k.user_id, p.id, %(quantity)s, %(now)s, %(now)s
     FROM carts_user u JOIN carts_cart k ON k.user_id = u.id, carts_product p
     WHERE u.username = %(username)s AND k.merged_at IS NULL
@@ -39,7 +54,9 @@ _CANDIDATE_LINE = """
         OR (SELECT COUNT(*) FROM carts_cartitem c WHERE c.user_id = k.user_id)
            < %(max_lines)s
       )
-"""
+      {if_match}
+    """
+
 
 # user_id first: BUMP_VERSION reads it; the rest is the line as answered.
 _RETURNING_LINE = """
@@ -48,36 +65,58 @@ _RETURNING_LINE = """
       (SELECT price FROM carts_product WHERE carts_product.id = product_id)
 """
 
-ADD_LINE = f"""
+
+def _add_line(if_match: str = "") -> str:
+    return f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_CANDIDATE_LINE}
+    {_candidate_line(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = carts_cartitem.quantity + excluded.quantity,
           updated_at = excluded.updated_at
       WHERE carts_cartitem.quantity + excluded.quantity <= %(max_quantity)s
     {_RETURNING_LINE}
-"""
+    """
 
-SET_LINE = f"""
+
+def _set_line(if_match: str = "") -> str:
+    return f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_CANDIDATE_LINE}
+    {_candidate_line(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = excluded.quantity, updated_at = excluded.updated_at
     {_RETURNING_LINE}
-"""
+    """
 
-REMOVE_LINE = """
+
+# The version of the cart a DELETE of lines touches.
+_LINES_CART_VERSION = """(SELECT version FROM carts_cart
+     WHERE carts_cart.user_id = carts_cartitem.user_id)"""
+
+
+def _remove_line(if_match: str = "") -> str:
+    return f"""
     DELETE FROM carts_cartitem
     WHERE product_id = %(product_id)s
       AND user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+      {if_match}
     RETURNING user_id
-"""
+    """
 
-CLEAR_LINES = """
+
+def _clear_lines(if_match: str = "") -> str:
+    return f"""
     DELETE FROM carts_cartitem
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+      {if_match}
     RETURNING user_id
-"""
+    """
+
+
+# SQLite's statements: the precondition is checked before them.
+ADD_LINE = _add_line()
+SET_LINE = _set_line()
+REMOVE_LINE = _remove_line()
+CLEAR_LINES = _clear_lines()
 
 # {owner}: the cart's user id (SQLite: a parameter; PostgreSQL: the change's).
 BUMP_VERSION = """
@@ -86,24 +125,63 @@ BUMP_VERSION = """
     RETURNING version
 """
 
+# The cart's version; no row for an unknown user, 0 for a user with no cart
+# row yet. The whole question of a GET with If-None-Match that matches.
+CART_VERSION_SQL = """
+    SELECT COALESCE(k.version, 0)
+    FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = u.id
+    WHERE u.username = %(username)s
+"""
+
 
 def _one_round_trip(change: str) -> str:
-    """Lock, change, bump: one row (the change's first, then the new version)
-    when a line was written, none otherwise. A line can only be written into
-    an existing cart; lines of a user with no cart row (written before carts
-    had rows) can still be deleted, with no version to bump (NULL)."""
+    """Lock, change, bump: one row, always: the cart's version after the
+    statement (bumped if a line was written, else as it was, 0 with no cart
+    row), then the change's first row, all NULL when it changed nothing. A
+    line can only be written into an existing cart; lines of a user with no
+    cart row (written before carts had rows) can still be deleted, with no
+    version to bump."""
     bump = BUMP_VERSION.format(owner="(SELECT user_id FROM change LIMIT 1)")
     return f"""{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
-    SELECT first.*, bump.version
-    FROM (SELECT * FROM change LIMIT 1) AS first LEFT JOIN bump ON true
+    SELECT
+      COALESCE(
+        bump.version,
+        (SELECT k.version FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
+         WHERE u.username = %(username)s),
+        0),
+      first.*
+    FROM (SELECT 1) AS one
+    LEFT JOIN (SELECT * FROM change LIMIT 1) AS first ON true
+    LEFT JOIN bump ON true
     """
 
 
-ADD_SQL = _one_round_trip(ADD_LINE)
-SET_SQL = _one_round_trip(SET_LINE)
-REMOVE_SQL = _one_round_trip(REMOVE_LINE)
-CLEAR_SQL = _one_round_trip(CLEAR_LINES)
+ADD_SQL = _one_round_trip(_add_line(_IF_MATCH.format(version="k.version")))
+SET_SQL = _one_round_trip(_set_line(_IF_MATCH.format(version="k.version")))
+REMOVE_SQL = _one_round_trip(
+    _remove_line(_IF_MATCH.format(version=_LINES_CART_VERSION))
+)
+CLEAR_SQL = _one_round_trip(_clear_lines(_IF_MATCH.format(version=_LINES_CART_VERSION)))
+
+
+# Claim an Idempotency-Key for this request: insert the caller's record, or
+# take over one older than the TTL. A row when claimed; none when a live
+# record holds the key (then read it). A duplicate whose first is still
+# running waits here on the unique index until that one commits (then: a live
+# record to replay) or rolls back (then: claimed), at most the connection's
+# lock_timeout (DATABASE_LOCK_TIMEOUT). The ORM cannot say "insert, or update
+# only if expired". (SQLite wants a WHERE before ON CONFLICT in INSERT SELECT.)
+IDEMPOTENCY_CLAIM = """
+    INSERT INTO carts_idempotencyrecord
+      (caller_id, key, request_hash, status, body, etag, created_at)
+    SELECT %(caller)s, %(key)s, %(request_hash)s, NULL, '', '', %(now)s WHERE true
+    ON CONFLICT (caller_id, key) DO UPDATE
+      SET request_hash = excluded.request_hash, status = NULL, body = '',
+          etag = '', created_at = excluded.created_at
+      WHERE carts_idempotencyrecord.created_at < %(expired_before)s
+    RETURNING 1
+"""
 
 
 # Only on a refused write: one more query to say precisely what was wrong.

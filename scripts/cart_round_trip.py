@@ -4,16 +4,20 @@
 
 Checks /readyz, adds one demo product twice (201, then 200 with the quantities
 merged), reads the cart, empties it (204) and reads it empty. Stops with a
-non-zero exit at the first answer that differs from ../shared/API.md.
-Standard library only: scripts/container-check runs it with the host's python3.
+non-zero exit at the first answer that differs from docs/API.md.
+Standard library only (and carts/demo.py, plain constants): scripts/container-check
+runs it with the host's python3.
 """
 
 import json
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-PRODUCT = "L9ECAV7KIM"  # Loafers, 89.99 in the demo catalog
+# Run as a file, not a module: the project's root is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from carts.demo import LOAFERS as PRODUCT
 
 
 def call(method: str, url: str, token: str, body: dict | None = None):

@@ -1,15 +1,18 @@
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
+from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from carts.models import CartItem, User
-
-from .liveservice import Gunicorn
+from devtools.browser import CHROMIUM
+from devtools.liveservice import Gunicorn
 
 # tests/stack needs the compose stack; scripts/container-check starts it and
 # runs that directory with CART_STACK=1.
@@ -39,21 +42,51 @@ def _fresh_throttle_cache(settings, tmp_path):
     }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_statement_deadlines_for_the_suite_itself():
+    """The suite's own connections run its set-up and tear-down (a TRUNCATE of
+    every table after each transactional test), which on a loaded machine can
+    outlast the service's statement deadlines. The servers the tests start
+    keep the real defaults; tests of the deadlines set them themselves."""
+    with override_settings(
+        DATABASE_STATEMENT_TIMEOUT=0,
+        DATABASE_IDLE_IN_TRANSACTION_TIMEOUT=0,
+        DATABASE_QUERY_TIMEOUT=60,
+    ):
+        connections.close_all()  # reconnect with these
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _bulkhead_as_wide_as_the_test(settings):
+    """In this process a test's threads are the server's threads, as many as
+    it starts; the bulkhead is sized for gunicorn's (tests/test_db_guard.py,
+    tests/test_database_faults.py)."""
+    settings.DATABASE_BULKHEAD = 1000
+
+
 @pytest.fixture
 def catalog(db):
     call_command("loaddata", "catalog", verbosity=0)
 
 
+class TokenClient(APIClient):
+    """An APIClient authenticated by a token, which it keeps with its user."""
+
+    user: User
+    token: str
+
+
 @pytest.fixture
 def make_client(db):
-    """make_client("alice", staff=False) -> an APIClient authenticated by token."""
+    """make_client("alice", staff=False) -> a TokenClient."""
 
-    def make(username: str, *, staff: bool = False) -> APIClient:
+    def make(username: str, *, staff: bool = False) -> TokenClient:
         user, _ = User.objects.get_or_create(
             username=username, defaults={"is_staff": staff}
         )
         token, _ = Token.objects.get_or_create(user=user)
-        client = APIClient()
+        client = TokenClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
         client.user = user
         client.token = token.key
@@ -110,3 +143,48 @@ def live_service(transactional_db, tmp_path):
     """The real service (gunicorn, 2 workers) on the test database."""
     with Gunicorn(database_url_for_tests(), tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def cart_service(live_service) -> str:
+    """The base URL of gunicorn serving the project on the test database."""
+    return f"http://127.0.0.1:{live_service.port}"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium; a missing one fails the test in CI, skips it elsewhere."""
+    if os.path.exists(CHROMIUM):
+        return CHROMIUM
+    message = (
+        f"{CHROMIUM} is missing: as root, run scripts/ensure-browser "
+        "(apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def concurrently(count: int, request) -> list:
+    """Call `request()` in `count` threads at once, each on its own database
+    connection, opened before a barrier releases them together (so the burst
+    is of requests, not of connection setups); what each call returned."""
+    barrier = threading.Barrier(count)
+
+    def worker(_):
+        try:
+            connection.ensure_connection()
+            barrier.wait(timeout=60)
+            return request()
+        finally:
+            connection.close()  # each thread owns a real connection
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(worker, range(count)))
+
+
+def token_client(source: APIClient) -> APIClient:
+    """A new client (one per thread) with `source`'s credentials."""
+    client = APIClient()
+    client.credentials(**source._credentials)  # type: ignore[attr-defined]
+    return client

@@ -11,11 +11,12 @@ from carts import merge, owners, selectors, services  # noqa: E402
 from carts.domain.cart import Cart  # noqa: E402
 from carts.domain.errors import (  # noqa: E402
     CartLineLimitExceeded,
+    PreconditionFailed,
     ProductNotFound,
     QuantityLimitExceeded,
 )
 from carts.domain.rules import MergeMode  # noqa: E402
-from carts.models import User  # noqa: E402
+from carts.models import Product, User  # noqa: E402
 from carts.owners import NewOwner  # noqa: E402
 
 
@@ -40,10 +41,10 @@ def main():
 
     write = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
     assert write.created and write.line.quantity == 8, write
-    assert str(write.line.unit_price) == "89.99" and write.version == 2, write
+    assert str(write.line.unit_price) == "89.99" and write.version == 1, write
     write = add(username="alice", product_id="L9ECAV7KIM", quantity=8)
     assert not write.created and write.line.quantity == 16, write
-    assert str(write.line.line_total) == "1439.84" and write.version == 3, write
+    assert str(write.line.line_total) == "1439.84" and write.version == 2, write
     write = put(username="alice", product_id="LS4PSXUNUM", quantity=3)
     assert write.created and str(write.line.line_total) == "55.47", write
     write = put(username="alice", product_id="LS4PSXUNUM", quantity=5)
@@ -68,10 +69,20 @@ def main():
         ("LS4PSXUNUM", 5),
     ]
     assert str(cart.subtotal) == "1532.29", cart.subtotal
-    assert cart.version == 5, cart.version
-    assert services.cart_item_remove(username="alice", product_id="LS4PSXUNUM") == 6
-    services.cart_clear(username="alice", user_known=True)
-    assert selectors.cart_get(username="alice") == Cart("alice", [], version=7)
+    assert cart.version == 4, cart.version
+    assert services.cart_item_remove(username="alice", product_id="LS4PSXUNUM") == 5
+    # If-Match: a stale version changes nothing, the current one writes.
+    expect(
+        PreconditionFailed,
+        lambda: services.cart_clear(username="alice", user_known=True, if_match={4}),
+    )
+    assert len(selectors.cart_get(username="alice").items) == 1
+    assert services.cart_clear(username="alice", user_known=True, if_match={5}) == 6
+    assert selectors.cart_get(username="alice") == Cart("alice", [], version=6)
+    # A product's new price is a new version of the carts holding it (trigger).
+    add(username="alice", product_id="L9ECAV7KIM", quantity=1)
+    Product.objects.filter(pk="L9ECAV7KIM").update(price="1.00")
+    assert selectors.cart_version(username="alice") == 8
 
     # A staff write creates an unknown shopper; a guest merges into it.
     services.cart_item_add(

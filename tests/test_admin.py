@@ -302,7 +302,7 @@ def test_cart_lines_can_be_searched_by_username_and_product(admin_client, alice_
         user=User.objects.create(username="bob"), product_id="L9ECAV7KIM", quantity=1
     )
 
-    def found(query: str) -> set[str]:
+    def found(query: str) -> set[tuple[str, str]]:
         response = admin_client.get("/admin/carts/cartitem/", {"q": query})
         lines = response.context["cl"].result_list
         return {(line.user.username, line.product_id) for line in lines}

@@ -1,69 +1,36 @@
 """An operator fixes a cart in the admin, in headless Chromium, against gunicorn.
 
 The service runs as in production: a real gunicorn (DEBUG off, WhiteNoise
-serving the admin's static files) on 127.0.0.1, on the test database. Debian's
-Chromium (`scripts/ensure-browser` installs it) is driven by Playwright; no
-browser is downloaded. In CI a missing browser fails the test.
+serving the admin's static files) on 127.0.0.1, on the test database, and
+devtools.browser's Debian Chromium. In CI a missing browser fails the test.
 
-Playwright's sync API keeps an asyncio event loop running in this thread, and
-Django refuses ORM calls from a thread with a running loop. Every ORM call
-here (fixtures: accounts, tokens, catalog) happens before the browser starts
-and after it stops, so DJANGO_ALLOW_ASYNC_UNSAFE is not needed; the server
-side has no such issue, being another process.
+Every ORM call here (fixtures: accounts, tokens, catalog) happens before the
+browser starts and after it stops, so DJANGO_ALLOW_ASYNC_UNSAFE is not needed;
+the server side has no such issue, being another process.
+
+The screenshot goes to the test's temporary directory, or to ADMIN_SCREENSHOT
+(`make screenshot` retakes docs/admin-cart.png that way): no test writes a
+tracked file.
 """
 
 import io
 import json
 import os
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from urllib.error import HTTPError
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from playwright.sync_api import Page, sync_playwright
 from rest_framework.authtoken.models import Token
 
 from carts.models import User
+from devtools.browser import chromium_page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOT = Path(settings.BASE_DIR) / "docs" / "admin-cart.png"
 ADMIN_PASSWORD = "operator-test-password"
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium() -> str:
-    if os.path.exists(CHROMIUM):
-        return CHROMIUM
-    message = (
-        f"{CHROMIUM} is missing: as root, run scripts/ensure-browser "
-        "(apt-get install chromium chromium-driver)"
-    )
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def cart_service(live_service) -> str:
-    """The base URL of gunicorn serving the project on the test database."""
-    return f"http://127.0.0.1:{live_service.port}"
 
 
 def api(base_url: str, token: str, method: str, path: str, body=None):
@@ -83,7 +50,7 @@ def api(base_url: str, token: str, method: str, path: str, body=None):
 
 @pytest.fixture
 def demo_accounts(transactional_db, monkeypatch) -> tuple[int, str]:
-    """The operator's way in, as the README gives it: bootstrap_demo creates
+    """The operator's way in, as docs/admin.md gives it: bootstrap_demo creates
     `staff` (password from CART_ADMIN_PASSWORD) and the shopper `demo`."""
     call_command("loaddata", "catalog", verbosity=0)
     monkeypatch.setenv("CART_ADMIN_PASSWORD", ADMIN_PASSWORD)
@@ -92,22 +59,8 @@ def demo_accounts(transactional_db, monkeypatch) -> tuple[int, str]:
     return shopper.pk, Token.objects.get(user=shopper).key
 
 
-@contextmanager
-def chromium_page(executable: str) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
-
-
 def test_operator_changes_a_quantity_in_the_admin_and_the_api_sees_it(
-    chromium, cart_service, demo_accounts
+    chromium, cart_service, demo_accounts, tmp_path
 ):
     shopper_id, token = demo_accounts
     for product_id, quantity in [
@@ -164,8 +117,9 @@ def test_operator_changes_a_quantity_in_the_admin_and_the_api_sees_it(
         )
         assert header not in {"", "rgba(0, 0, 0, 0)", "transparent"}
 
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=SCREENSHOT, full_page=True)
+        screenshot = Path(os.environ.get("ADMIN_SCREENSHOT") or tmp_path / "admin.png")
+        page.screenshot(path=screenshot, full_page=True)
+        assert screenshot.stat().st_size > 10_000
 
     status, cart_after = api(cart_service, token, "GET", "/cart/demo")
     assert status == 200

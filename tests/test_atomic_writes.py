@@ -10,11 +10,12 @@ the first was deleted: a clear done line by line would lose that one.
 import pytest
 from django.db import connection
 
+from carts.demo import LOAFERS, MUG, SHAKERS
+
 from .conftest import cart_lines, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LOAFERS, MUG, SHAKERS = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM"
 
 # (method, path, body, the line whose write fails)
 WRITES = [

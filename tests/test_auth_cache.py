@@ -14,8 +14,9 @@ from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
+from devtools.liveservice import Gunicorn
+
 from .conftest import database_url_for_tests
-from .liveservice import Gunicorn
 
 auth_change_notifications = import_module(
     "carts.migrations.0002_auth_change_notifications"

@@ -1,12 +1,10 @@
 import pytest
 from django.test import override_settings
 
+from carts.demo import LOAFERS, SHAKERS
 from carts.models import Product
 
 from .conftest import cart_lines, error_codes
-
-LOAFERS = "L9ECAV7KIM"
-SHAKERS = "LS4PSXUNUM"
 
 
 def test_adding_same_product_twice_merges_into_one_line(alice):

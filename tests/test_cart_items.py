@@ -1,10 +1,9 @@
 import pytest
 from django.test import override_settings
 
-from .conftest import cart_lines, error_codes
+from carts.demo import LOAFERS, MUG
 
-LOAFERS = "L9ECAV7KIM"
-MUG = "6E92ZMYYFZ"
+from .conftest import cart_lines, error_codes
 
 
 def put(client, path, body):

@@ -1,40 +1,20 @@
 """Concurrent requests on real PostgreSQL connections, one per thread."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from carts.models import Product
 
-from .conftest import cart_lines
+from .conftest import cart_lines, concurrently, token_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def run_concurrently(count: int, request) -> list[int]:
-    """Fire `count` requests at once (threads released together by a barrier)."""
-    barrier = threading.Barrier(count)
-
-    def worker(_):
-        try:
-            # Connect first: the burst is of requests, not of connection setups.
-            connection.ensure_connection()
-            barrier.wait(timeout=60)
-            return request().status_code
-        finally:
-            connection.close()  # each thread owns a real connection
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(worker, range(count)))
-
-
-def token_client(source: APIClient) -> APIClient:
-    client = APIClient()
-    client.credentials(**source._credentials)
-    return client
+    """Fire `count` requests at once; their statuses."""
+    return [response.status_code for response in concurrently(count, request)]
 
 
 def test_concurrent_adds_lose_no_update_and_create_one_line(make_client, catalog):

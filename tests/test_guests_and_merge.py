@@ -6,18 +6,18 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from carts.demo import LOAFERS, MUG, SHAKERS
+from carts.demo import TANK_TOP as TANK
 from carts.models import Cart, Product, User
 
-from .conftest import add, cart_lines, error_codes
-
-LOAFERS, MUG, SHAKERS, TANK = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM", "66VCHSJNUP"
+from .conftest import TokenClient, add, cart_lines, error_codes
 
 
-def new_guest() -> tuple[str, APIClient]:
+def new_guest() -> tuple[str, TokenClient]:
     response = APIClient().post("/guests")
     assert response.status_code == 201
     body = response.json()
-    client = APIClient()
+    client = TokenClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     client.token = body["token"]
     return body["user_id"], client

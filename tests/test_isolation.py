@@ -3,9 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from .conftest import cart_lines, error_codes
+from carts.demo import LOAFERS
 
-LOAFERS = "L9ECAV7KIM"
+from .conftest import cart_lines, error_codes
 
 # Each spelling and what it is: someone else's cart (403) or no route (404).
 ALICE_PATHS = [

@@ -3,12 +3,12 @@ own, which the test stops and starts again under the running service."""
 
 import pytest
 
-from .liveservice import Gunicorn, prepare_database
-from .pgcluster import Cluster
+from carts.demo import LOAFERS, MUG, SHAKERS
+from devtools.liveservice import Gunicorn, prepare_database
+from devtools.pgcluster import Cluster
 
 pytestmark = pytest.mark.pg_server
 
-LOAFERS, MUG, SHAKERS = "L9ECAV7KIM", "6E92ZMYYFZ", "LS4PSXUNUM"
 
 ENDPOINTS = [
     ("POST", "/cart/demo", {"product_id": LOAFERS}),

@@ -11,12 +11,11 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from carts.demo import LOAFERS
 from carts.models import CartItem
+from devtools.liveservice import ROOT, Gunicorn
 
 from .conftest import database_url_for_tests
-from .liveservice import ROOT, Gunicorn
-
-LOAFERS = "L9ECAV7KIM"
 
 
 def requests_waiting_for_a_lock() -> int:
@@ -30,36 +29,46 @@ def requests_waiting_for_a_lock() -> int:
         return cursor.fetchone()[0]
 
 
-def test_sigterm_lets_the_request_in_flight_finish(live_service, alice):
-    token = alice.token
-    live_service.request(
-        "POST", "/cart/alice", token=token, body={"product_id": LOAFERS}
-    )
-    answers = []
-    with transaction.atomic():
-        # Hold the line's row lock: the next add of it waits in the database.
-        CartItem.objects.select_for_update().get(product_id=LOAFERS)
-        in_flight = threading.Thread(
-            target=lambda: answers.append(
-                live_service.request(
-                    "POST", "/cart/alice", token=token, body={"product_id": LOAFERS}
+# Bounds far above the test's own waits (the defaults end a lock wait at 1 s).
+PATIENT = {
+    "DATABASE_LOCK_TIMEOUT": "30",
+    "DATABASE_STATEMENT_TIMEOUT": "30",
+    "DATABASE_QUERY_TIMEOUT": "30",
+}
+
+
+def test_sigterm_lets_the_request_in_flight_finish(alice, transactional_db, tmp_path):
+    database_url = database_url_for_tests()
+    with Gunicorn(database_url, tmp_path, env=PATIENT) as live_service:
+        token = alice.token
+        live_service.request(
+            "POST", "/cart/alice", token=token, body={"product_id": LOAFERS}
+        )
+        answers = []
+        with transaction.atomic():
+            # Hold the line's row lock: the next add of it waits in the database.
+            CartItem.objects.select_for_update().get(product_id=LOAFERS)
+            in_flight = threading.Thread(
+                target=lambda: answers.append(
+                    live_service.request(
+                        "POST", "/cart/alice", token=token, body={"product_id": LOAFERS}
+                    )
                 )
             )
-        )
-        in_flight.start()
-        live_service.wait_until(lambda: requests_waiting_for_a_lock() == 1)
+            in_flight.start()
+            live_service.wait_until(lambda: requests_waiting_for_a_lock() == 1)
 
-        live_service.process.send_signal(signal.SIGTERM)
-        time.sleep(1)
-        assert live_service.process.poll() is None  # waiting for the worker
-        assert not answers
-    # The lock is released: the request completes, then gunicorn exits.
-    in_flight.join(timeout=20)
+            live_service.process.send_signal(signal.SIGTERM)
+            time.sleep(1)
+            assert live_service.process.poll() is None  # waiting for the worker
+            assert not answers
+        # The lock is released: the request completes, then gunicorn exits.
+        in_flight.join(timeout=20)
 
-    assert [answer.status for answer in answers] == [200]
-    assert answers[0].body["quantity"] == 2
-    assert live_service.process.wait(timeout=20) == 0
-    assert "Shutting down: Master" in live_service.log()
+        assert [answer.status for answer in answers] == [200]
+        assert answers[0].body["quantity"] == 2
+        assert live_service.process.wait(timeout=20) == 0
+        assert "Shutting down: Master" in live_service.log()
 
 
 def test_a_worker_killed_with_sigkill_is_replaced(live_service, catalog):

@@ -1,5 +1,5 @@
 """Production settings are safe: Django's deploy checks pass with the
-environment the README documents, and no secret is in the repository."""
+environment deploy/production.env gives, and no secret is in the repository."""
 
 import json
 import logging
@@ -11,14 +11,13 @@ import sys
 
 import pytest
 
-from .liveservice import ROOT
+from devtools.liveservice import ROOT
 
 
-def readme_production_env() -> dict[str, str]:
-    """The README's production environment; <placeholders> get fresh secrets."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```sh\n# production environment\n(.*?)```", readme, re.S)
-    env = dict(re.findall(r"^([A-Z_]+)=(\S*)", block.group(1), flags=re.M))
+def production_env() -> dict[str, str]:
+    """deploy/production.env; its <placeholders> get fresh secrets."""
+    text = (ROOT / "deploy" / "production.env").read_text()
+    env = dict(re.findall(r"^([A-Z_]+)=(\S*)", text, flags=re.M))
     return {
         name: secrets.token_urlsafe(50) if value.startswith("<") else value
         for name, value in env.items()
@@ -47,7 +46,7 @@ def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 @pytest.mark.repository
 def test_check_deploy_passes_with_the_documented_production_environment():
-    env = readme_production_env()
+    env = production_env()
 
     result = check_deploy(env)
 

@@ -69,7 +69,7 @@ def test_purge_removes_exactly_the_expired(carts_of_every_age):
 
     assert output.strip() == (
         "purge_carts removed: 1 stale guests, 1 merged guests, "
-        "1 stale shopper carts emptied"
+        "1 stale shopper carts emptied, 0 expired idempotency records"
     )
     assert usernames() == {
         "fresh-guest",

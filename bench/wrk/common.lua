@@ -1,6 +1,7 @@
 -- Shared by the workload scripts; bench/run.py passes the arguments:
---   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER
--- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids).
+--   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER ETAGS
+-- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids;
+-- ETAGS: the file of polled carts' ETags, for get-304).
 -- done() prints one line "BENCH {json}" for bench/run.py to read.
 
 local threads = {}
@@ -20,8 +21,9 @@ function init(args)
     ["Authorization"] = "Token " .. token,
     ["Content-Type"] = "application/json",
   }
-  -- Each thread draws its own sequence.
-  math.randomseed(os.time() * 100 + thread_number)
+  -- Each thread draws its own sequence; run_id tells runs apart (add-key).
+  run_id = os.time()
+  math.randomseed(run_id * 100 + thread_number)
   quantities = {}
 end
 

@@ -7,9 +7,11 @@ from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.response import Response
 
-from ..domain.errors import CartError, ErrorKind
+from ..domain.errors import CartError, ErrorKind, PreconditionFailed
 from ..observability import DATABASE_ERRORS
+from .conditional import cart_etag
 
 # Each kind of domain error as an HTTP status; the code is the domain's.
 HTTP_STATUS = {
@@ -18,6 +20,8 @@ HTTP_STATUS = {
     ErrorKind.NOT_FOUND: status.HTTP_404_NOT_FOUND,
     ErrorKind.LIMIT: status.HTTP_409_CONFLICT,
     ErrorKind.CONFLICT: status.HTTP_409_CONFLICT,
+    ErrorKind.PRECONDITION: status.HTTP_412_PRECONDITION_FAILED,
+    ErrorKind.REUSED: status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 
@@ -41,8 +45,9 @@ class ServiceUnavailable(APIException):
 
 
 class CartExceptionHandler(ExceptionHandler):
-    """Adds two rules to the standard handler: a domain error is answered with
-    its kind's status and its code, a database outage is a 503."""
+    """Adds three rules to the standard handler: a domain error is answered
+    with its kind's status and its code, a database outage is a 503, and a
+    412 carries the cart's current ETag."""
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
         if isinstance(exc, CartError):
@@ -54,7 +59,15 @@ class CartExceptionHandler(ExceptionHandler):
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 
-    def report_exception(self, exc: APIException, response) -> None:
+    def get_headers(self, exc: APIException) -> dict[str, str]:
+        headers = super().get_headers(exc)
+        if isinstance(self.exc, PreconditionFailed):
+            user_id, version = self.exc.values["user_id"], self.exc.values["version"]
+            assert isinstance(user_id, str) and isinstance(version, int)
+            headers["ETag"] = cart_etag(user_id, version)
+        return headers
+
+    def report_exception(self, exc: APIException, response: Response) -> None:
         # An outage is expected and says nothing about the code: one line per
         # request, not a traceback each.
         if isinstance(exc, ServiceUnavailable):

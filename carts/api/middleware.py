@@ -1,5 +1,10 @@
-from django.conf import settings
+from collections.abc import Callable
 
+from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
+
+from ..db_guard import database_call
 from .errors import json_error
 
 
@@ -12,10 +17,10 @@ class RequestSizeLimitMiddleware:
     at most CONTENT_LENGTH bytes of the input, so it counts as empty.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -28,3 +33,15 @@ class RequestSizeLimitMiddleware:
                 f"The request body is larger than {limit} bytes.",
             )
         return self.get_response(request)
+
+
+class DatabaseCallMiddleware:
+    """Each request is one database call (carts.db_guard): it takes a slot of
+    the bulkhead at its first use of the database, or is refused with 503."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        with database_call():
+            return self.get_response(request)

@@ -1,4 +1,6 @@
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 
 class IsCartOwnerOrStaff(BasePermission):
@@ -6,6 +8,6 @@ class IsCartOwnerOrStaff(BasePermission):
 
     message = "You may only access your own cart."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return user.is_staff or user.username == view.kwargs["user_id"]
+        return bool(user.is_staff or user.username == view.kwargs["user_id"])

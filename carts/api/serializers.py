@@ -2,12 +2,14 @@
 
 from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 PRODUCT_ID_MAX_LENGTH = 64
 
@@ -15,13 +17,13 @@ PRODUCT_ID_MAX_LENGTH = 64
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer only: no booleans, floats (1.5 or 2.0) or numeric strings."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if type(data) is not int:
             self.fail("invalid")
         return super().to_internal_value(data)
 
 
-class StrictInputSerializer(serializers.Serializer):
+class StrictInputSerializer(serializers.Serializer[Any]):
     """Rejects members it does not know, so a typo never passes silently.
 
     One instance per request, as usual, but all instances of a class share one
@@ -31,10 +33,10 @@ class StrictInputSerializer(serializers.Serializer):
     context), which is all the fields ask of it."""
 
     @cached_property
-    def fields(self):
+    def fields(self) -> BindingDict:
         return _shared_fields(type(self))
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
@@ -42,24 +44,28 @@ class StrictInputSerializer(serializers.Serializer):
                     {name: ["Unknown field."] for name in unknown},
                     code="unknown_field",
                 )
-        return super().to_internal_value(data)
+        fields: dict[str, Any] = super().to_internal_value(data)
+        return fields
 
 
 @cache
-def _shared_fields(serializer_class: type[StrictInputSerializer]):
+def _shared_fields(serializer_class: type[StrictInputSerializer]) -> BindingDict:
     parent = serializer_class()
     return super(StrictInputSerializer, parent).fields
 
 
 class CartItemAddInput(StrictInputSerializer):
-    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    # Ids are matched exactly, as in paths: no whitespace is trimmed.
+    product_id = serializers.CharField(
+        min_length=1, max_length=PRODUCT_ID_MAX_LENGTH, trim_whitespace=False
+    )
     quantity = StrictIntegerField(min_value=1, default=1)
 
 
 class QueryIntegerField(serializers.IntegerField):
     """An integer in a query string: digits only (no "1.5", "2.0" or "true")."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> int:
         if not (
             isinstance(data, str) and data.lstrip("-").isdigit() and data.isascii()
         ):
@@ -70,7 +76,10 @@ class QueryIntegerField(serializers.IntegerField):
 class CartItemAddQuery(StrictInputSerializer):
     """The add's two fields as query parameters, for seed clients."""
 
-    product_id = serializers.CharField(min_length=1, max_length=PRODUCT_ID_MAX_LENGTH)
+    # Ids are matched exactly, as in paths: no whitespace is trimmed.
+    product_id = serializers.CharField(
+        min_length=1, max_length=PRODUCT_ID_MAX_LENGTH, trim_whitespace=False
+    )
     quantity = QueryIntegerField(min_value=1, default=1)
 
 
@@ -79,11 +88,15 @@ class CartItemSetInput(StrictInputSerializer):
 
 
 class CartMergeInput(StrictInputSerializer):
-    guest_token = serializers.CharField(required=False, min_length=1, max_length=64)
-    from_user_id = serializers.CharField(required=False, min_length=1, max_length=150)
+    guest_token = serializers.CharField(
+        required=False, min_length=1, max_length=64, trim_whitespace=False
+    )
+    from_user_id = serializers.CharField(
+        required=False, min_length=1, max_length=150, trim_whitespace=False
+    )
     mode = serializers.ChoiceField(choices=["sum", "max"], default="sum")
 
-    def validate(self, attrs):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("guest_token" in attrs) == ("from_user_id" in attrs):
             raise serializers.ValidationError(
                 "Give exactly one of guest_token and from_user_id.",
@@ -92,13 +105,13 @@ class CartMergeInput(StrictInputSerializer):
         return attrs
 
 
-class OutputSerializer(serializers.Serializer):
+class OutputSerializer(serializers.Serializer[Any]):
     """An output shape; `render` reuses one instance per class, because building
     a serializer deep-copies all its fields (a cost on every request) and
     rendering leaves the instance as it was."""
 
     @classmethod
-    def render(cls, instance) -> dict:
+    def render(cls, instance: Any) -> dict[str, Any]:
         return _shared(cls).to_representation(instance)
 
 
@@ -116,13 +129,13 @@ class CartLineOutput(OutputSerializer):
 
 
 @extend_schema_field(OpenApiTypes.STR)
-class CurrencyField(serializers.Field):
+class CurrencyField(serializers.Field[str, str, str, Any]):
     """The deployment's one currency (CART_CURRENCY), read when rendering."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(source="*", read_only=True, **kwargs)
 
-    def to_representation(self, value) -> str:
+    def to_representation(self, value: Any) -> str:
         return settings.CART_CURRENCY
 
 
@@ -139,18 +152,18 @@ class GuestOutput(OutputSerializer):
     token = serializers.CharField()
 
 
-class MergedLineOutput(serializers.Serializer):
+class MergedLineOutput(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
 
 
-class ClampedLineOutput(serializers.Serializer):
+class ClampedLineOutput(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     requested = serializers.IntegerField()
     applied = serializers.IntegerField()
 
 
-class DroppedLineOutput(serializers.Serializer):
+class DroppedLineOutput(serializers.Serializer[Any]):
     product_id = serializers.CharField()
     quantity = serializers.IntegerField()
     reason = serializers.ChoiceField(
@@ -166,7 +179,7 @@ class CartMergeOutput(OutputSerializer):
     already_merged = serializers.BooleanField()
 
 
-class ProductOutput(serializers.Serializer):
+class ProductOutput(serializers.Serializer[Any]):
     id = serializers.CharField()
     name = serializers.CharField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2)

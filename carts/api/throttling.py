@@ -11,16 +11,23 @@ keeps DRF's sliding window (a sorted set of the admitted requests' times, on
 Redis's clock). Other caches (files, one host) keep DRF's check.
 """
 
+from __future__ import annotations
+
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
 from rest_framework.throttling import SimpleRateThrottle
 
 from ..observability import THROTTLED_REQUESTS
+
+if TYPE_CHECKING:  # DRF's settings import this module: no import cycle at run time
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -43,23 +50,25 @@ return {0, tostring(duration - (now - tonumber(oldest[2])))}
 
 class _CartThrottle(SimpleRateThrottle):
     # Not the per-process default cache: the limit must hold across workers.
-    cache = ConnectionProxy(caches, "throttle")
+    cache: BaseCache = ConnectionProxy(caches, "throttle")  # type: ignore[assignment]
+    scope: str
 
     def get_rate(self) -> str | None:
         # Read when called (DRF reads its rates once, at import).
-        return settings.CART_THROTTLE_RATES[self.scope]
+        rate: str | None = settings.CART_THROTTLE_RATES[self.scope]
+        return rate
 
-    def ident(self, request) -> object | None:
+    def ident(self, request: Request) -> object | None:
         """Whom this scope counts the request against; None if it does not apply."""
         raise NotImplementedError
 
-    def get_cache_key(self, request, view) -> str | None:
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
         ident = self.ident(request)
         if ident is None:
             return None
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         # The limiter must never take the service down with it: if its cache
         # fails (Redis unreachable, a full disk), let the request through.
         try:
@@ -99,14 +108,14 @@ class _CartThrottle(SimpleRateThrottle):
 class AnonThrottle(_CartThrottle):
     scope = "anon"
 
-    def ident(self, request) -> str | None:
+    def ident(self, request: Request) -> str | None:
         return self.get_ident(request) if request.user is None else None
 
 
 class UserThrottle(_CartThrottle):
     scope = "user"
 
-    def ident(self, request) -> int | None:
+    def ident(self, request: Request) -> int | None:
         user = request.user
         return user.pk if user is not None and not user.is_staff else None
 
@@ -114,7 +123,7 @@ class UserThrottle(_CartThrottle):
 class StaffThrottle(_CartThrottle):
     scope = "staff"
 
-    def ident(self, request) -> int | None:
+    def ident(self, request: Request) -> int | None:
         user = request.user
         return user.pk if user is not None and user.is_staff else None
 
@@ -124,5 +133,5 @@ class GuestThrottle(_CartThrottle):
 
     scope = "guest"
 
-    def ident(self, request) -> str:
+    def ident(self, request: Request) -> str:
         return self.get_ident(request)

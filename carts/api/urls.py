@@ -1,4 +1,7 @@
-from django.urls import path, register_converter
+from collections.abc import Callable
+from typing import Any
+
+from django.urls import URLPattern, path, register_converter
 
 from . import views
 
@@ -18,13 +21,16 @@ class IdConverter:
 
 register_converter(IdConverter, "id")
 
+# (path, path regex, method, view callback): what drf-spectacular hooks get.
+Endpoint = tuple[str, str, str, Callable[..., Any]]
 
-def optional_slash(route: str, view, name: str) -> list:
+
+def optional_slash(route: str, view: Callable[..., Any], name: str) -> list[URLPattern]:
     """The route with and without a trailing slash: same view, no redirect."""
     return [path(route, view, name=name), path(f"{route}/", view)]
 
 
-def schema_without_slash_variants(endpoints):
+def schema_without_slash_variants(endpoints: list[Endpoint]) -> list[Endpoint]:
     """drf-spectacular hook: document each route once, without the slash."""
     return [endpoint for endpoint in endpoints if not endpoint[0].endswith("/")]
 

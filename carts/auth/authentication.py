@@ -1,6 +1,8 @@
 """DRF's token authentication, as one precompiled query, cached per connection
 where the database announces every change (carts.auth.token_cache)."""
 
+from typing import Any
+
 from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +28,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
     compiling `Token.objects.select_related("user").get(key=...)` cost more
     CPU than the rest of the token check together (bench/README.md)."""
 
-    def authenticate_credentials(self, key):
+    def authenticate_credentials(self, key: str) -> tuple[User, Token]:
         # Only connections with a TokenCacheConnection have a cache.
         auth_cache = getattr(connection, "auth_cache", None)
         cache = auth_cache() if auth_cache else None
@@ -43,13 +45,14 @@ class TokenAuthentication(authentication.TokenAuthentication):
             if cache is not None:
                 cache.put(key, row)
         # A new instance each time: a request may change its user.
-        user = User.from_db(connection.alias, None, row)
+        # No field names: the row holds every concrete field, in order.
+        user = User.from_db(connection.alias, None, row)  # type: ignore[arg-type]
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
 
 
-def _changed(**kwargs) -> None:
+def _changed(**kwargs: Any) -> None:
     invalidate_auth_caches()
 
 

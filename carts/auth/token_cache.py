@@ -17,9 +17,16 @@ import os
 import select
 import socket
 from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import psycopg2
 from django.conf import settings
+
+if TYPE_CHECKING:
+    # What the mixin is mixed into, for the type checker only.
+    from django.db.backends.postgresql.base import DatabaseWrapper as _Connection
+else:
+    _Connection = object
 
 AUTH_CHANNEL = "carts_auth_changed"
 # The payload migration carts 0002 sends when it drops the triggers.
@@ -40,20 +47,20 @@ def invalidate_auth_caches() -> None:
     _generation += 1
 
 
-class LRUCache(OrderedDict):
+class LRUCache(OrderedDict[str, Any]):
     """At most AUTH_CACHE_SIZE entries, the least recently used go first."""
 
     def __init__(self) -> None:
         super().__init__()
         self.generation = _generation
 
-    def get(self, key):
+    def get(self, key: str) -> Any:  # type: ignore[override]
         value = super().get(key)
         if value is not None:
             self.move_to_end(key)
         return value
 
-    def put(self, key, value) -> None:
+    def put(self, key: str, value: Any) -> None:
         self[key] = value
         if len(self) > AUTH_CACHE_SIZE:
             self.popitem(last=False)
@@ -96,7 +103,7 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return getattr(address, "ipv4_mapped", None) or address
 
 
-class TokenCacheConnection:
+class TokenCacheConnection(_Connection):
     """The cache's half of a PostgreSQL DatabaseWrapper (a mixin)."""
 
     _auth_cache: LRUCache | None = None
@@ -128,7 +135,7 @@ class TokenCacheConnection:
 
     def _close(self) -> None:
         self._auth_cache = None
-        super()._close()
+        super()._close()  # type: ignore[misc]  # Django's, undeclared in the stubs
 
     def auth_cache(self) -> LRUCache | None:
         """This connection's cache, emptied of anything a notification received

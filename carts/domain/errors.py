@@ -14,6 +14,8 @@ class ErrorKind(Enum):
     NOT_FOUND = "not_found"  # something it names does not exist
     LIMIT = "limit"  # a cart limit would be passed
     CONFLICT = "conflict"  # the cart's state does not allow it
+    PRECONDITION = "precondition"  # the cart is not in the state the caller named
+    REUSED = "reused"  # a one-time key given again for another request
 
 
 class CartError(Exception):
@@ -80,3 +82,36 @@ class MergeIntoItself(CartError):
     kind = ErrorKind.INVALID
     code = "merge_into_itself"
     message = "A cart cannot be merged into itself."
+
+
+class PreconditionFailed(CartError):
+    """The cart's version is not one the caller expected; nothing changed.
+    `version` is the cart's current version."""
+
+    kind = ErrorKind.PRECONDITION
+    code = "precondition_failed"
+    message = "The cart of '{user_id}' has changed: its ETag does not match If-Match."
+
+
+class InvalidIdempotencyKey(CartError):
+    kind = ErrorKind.INVALID
+    code = "invalid_idempotency_key"
+    message = (
+        "An Idempotency-Key is 1 to 255 visible ASCII characters, "
+        "or such a string in double quotes."
+    )
+
+
+class IdempotencyKeyReused(CartError):
+    kind = ErrorKind.REUSED
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was used for another request (body or path)."
+
+
+class IdempotencyKeyInUse(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "idempotency_key_in_use"
+    message = (
+        "A request with this Idempotency-Key is still running; retry shortly "
+        "to get its answer."
+    )

@@ -3,6 +3,7 @@ checks them here or runs SQL that takes its limits from here."""
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
@@ -49,9 +50,9 @@ class MergePlan:
     `merged` or `dropped`; `clamped` lists merged lines cut to the limit."""
 
     lines: dict[str, int] = field(default_factory=dict)  # product -> new quantity
-    merged: list[dict] = field(default_factory=list)
-    clamped: list[dict] = field(default_factory=list)
-    dropped: list[dict] = field(default_factory=list)
+    merged: list[dict[str, Any]] = field(default_factory=list)
+    clamped: list[dict[str, Any]] = field(default_factory=list)
+    dropped: list[dict[str, Any]] = field(default_factory=list)
 
 
 def plan_merge(

@@ -1,9 +1,12 @@
+import json
 import os
 import secrets
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from rest_framework.authtoken.models import Token
 
+from carts.demo import DEMO_LINE
 from carts.models import User
 
 
@@ -15,12 +18,14 @@ class Command(BaseCommand):
         "once, when the account is created."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--staff", default="staff", help="staff username")
         parser.add_argument("--shopper", default="demo", help="shopper username")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
 
-    def handle(self, *args, staff, shopper, base_url, **options):
+    def handle(
+        self, *args: Any, staff: str, shopper: str, base_url: str, **options: Any
+    ) -> None:
         staff_user, staff_created = User.objects.get_or_create(
             username=staff, defaults={"is_staff": True, "is_superuser": True}
         )
@@ -40,12 +45,13 @@ class Command(BaseCommand):
                 " (shown once; set CART_ADMIN_PASSWORD to choose it)"
             )
         self.stdout.write(f"shopper {shopper}: token {shopper_token.key}")
+        self.stdout.write(f"API docs {base_url}/api/docs")
         self.stdout.write("Try:")
         self.stdout.write(
             f"  curl -s -X POST {base_url}/cart/{shopper} "
             f"-H 'Authorization: Token {shopper_token.key}' "
             "-H 'Content-Type: application/json' "
-            """-d '{"product_id": "L9ECAV7KIM", "quantity": 8}'"""
+            f"-d '{json.dumps(DEMO_LINE)}'"
         )
         self.stdout.write(
             f"  curl -s {base_url}/cart/{shopper} "

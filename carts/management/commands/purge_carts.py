@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from carts.purge import carts_purge
 
@@ -7,11 +9,12 @@ class Command(BaseCommand):
     help = (
         "Expire carts: delete guests untouched for CART_GUEST_TTL and merged "
         "guests after CART_MERGED_GUEST_TTL (with their lines and tokens), and "
-        "empty shoppers' carts untouched for CART_USER_CART_TTL. Works in "
+        "empty shoppers' carts untouched for CART_USER_CART_TTL, delete "
+        "stored Idempotency-Key answers after CART_IDEMPOTENCY_TTL. Works in "
         "batches, safe while the service serves; prints what it removed."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--dry-run", action="store_true", help="count what would go, change nothing"
         )
@@ -19,7 +22,9 @@ class Command(BaseCommand):
             "--batch-size", type=int, default=500, help="carts per transaction"
         )
 
-    def handle(self, *args, dry_run: bool, batch_size: int, **options):
+    def handle(
+        self, *args: Any, dry_run: bool, batch_size: int, **options: Any
+    ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         report = carts_purge(batch_size=batch_size, dry_run=dry_run)
@@ -27,5 +32,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"purge_carts {verb}: {report.guests} stale guests, "
             f"{report.merged_guests} merged guests, "
-            f"{report.shopper_carts} stale shopper carts emptied"
+            f"{report.shopper_carts} stale shopper carts emptied, "
+            f"{report.idempotency_records} expired idempotency records"
         )

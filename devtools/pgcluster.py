@@ -112,7 +112,8 @@ class Cluster:
         self._run("pg_ctl", "-D", self.dir / "data", "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
-        pg_ctl = [*self.as_owner, self.bin / "pg_ctl", "-D", self.dir / "data"]
+        pg_ctl: list[str | Path] = [*self.as_owner, self.bin / "pg_ctl"]
+        pg_ctl += ["-D", self.dir / "data"]
         subprocess.run(
             [*pg_ctl, "-m", "immediate", "stop"],
             capture_output=True,
@@ -126,7 +127,7 @@ class Cluster:
         )
         return out.stdout.split()[2]  # postgres (PostgreSQL) 15.18 ...
 
-    def _run(self, program: str, *args, log: str | None = None) -> None:
+    def _run(self, program: str, *args: str | Path, log: str | None = None) -> None:
         result = subprocess.run(
             [*self.as_owner, self.bin / program, *args],
             capture_output=True,

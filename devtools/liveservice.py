@@ -63,7 +63,7 @@ class Gunicorn:
             "CART_THROTTLE_CACHE_DIR": str(directory / "throttle"),
             **(env or {}),
         }
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> "Gunicorn":
         # No control socket: test servers running side by side would share it.
@@ -114,7 +114,7 @@ class Gunicorn:
         """Poll `condition` (connection errors count as False); seconds it took."""
         started = time.monotonic()
         while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
+            if self.started().poll() is not None:
                 raise RuntimeError(f"gunicorn exited:\n{self.log()}")
             try:
                 if condition():
@@ -132,19 +132,24 @@ class Gunicorn:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # the process ended meanwhile
-            if int(fields[1]) == self.process.pid and fields[0] != "Z":
+            if int(fields[1]) == self.started().pid and fields[0] != "Z":
                 children.add(int(stat.parent.name))
         return children
 
+    def started(self) -> subprocess.Popen[bytes]:
+        if self.process is None:
+            raise RuntimeError("gunicorn was not started")
+        return self.process
+
     def stop(self) -> int:
         """SIGTERM, as an orchestrator stops a container; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        if self.started().poll() is None:
+            self.started().send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout=45)
+            return self.started().wait(timeout=45)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(timeout=10)
+            self.started().kill()
+            return self.started().wait(timeout=10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
