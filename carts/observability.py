@@ -19,9 +19,11 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from django.core.signals import request_finished
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -83,10 +85,10 @@ class ObservabilityMiddleware:
     """First in MIDDLEWARE: every answer, a 413 or a 500 too, carries the
     request id and is counted."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         given = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         # Kept until the response is closed (request_finished, below): Django
@@ -111,18 +113,18 @@ class ObservabilityMiddleware:
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def _request_done(**kwargs) -> None:
+def _request_done(**kwargs: object) -> None:
     _request_id.set("-")
 
 
 request_finished.connect(_request_done, dispatch_uid="observability-request-id")
 
 
-def metrics_view(request) -> HttpResponse:
+def metrics_view(request: HttpRequest) -> HttpResponse:
     """The Prometheus text format: this process's values, or with
     PROMETHEUS_MULTIPROC_DIR those of every gunicorn worker, live or gone."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ executed), with the parameters a request would send.
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import django
 
@@ -41,7 +42,7 @@ SEED = """
     ANALYZE;
 """
 
-PARAMS = {
+PARAMS: dict[str, Any] = {
     "username": "user4242",
     "product_id": "L9ECAV7KIM",
     "quantity": 1,

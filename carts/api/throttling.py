@@ -52,6 +52,11 @@ class _CartThrottle(SimpleRateThrottle):
     # Not the per-process default cache: the limit must hold across workers.
     cache: BaseCache = ConnectionProxy(caches, "throttle")  # type: ignore[assignment]
     scope: str
+    # DRF's, from the rate, when there is one.
+    num_requests: int
+    duration: int
+    # Set by the Redis check for wait(); an instance serves one request.
+    _retry_after: float | None = None
 
     def get_rate(self) -> str | None:
         # Read when called (DRF reads its rates once, at import).
@@ -84,7 +89,9 @@ class _CartThrottle(SimpleRateThrottle):
             THROTTLED_REQUESTS.labels(self.scope).inc()
         return allowed
 
-    def _allow_in_redis(self, cache: RedisCache, request, view) -> bool:
+    def _allow_in_redis(
+        self, cache: RedisCache, request: Request, view: APIView
+    ) -> bool:
         if self.rate is None:
             return True
         key = self.get_cache_key(request, view)
@@ -99,10 +106,10 @@ class _CartThrottle(SimpleRateThrottle):
         return bool(admitted)
 
     def wait(self) -> float | None:
-        retry_after = getattr(self, "_retry_after", None)
-        if retry_after is None:
-            return super().wait()
-        return max(retry_after, 0.0)
+        if self._retry_after is None:
+            waited: float | None = super().wait()
+            return waited
+        return max(self._retry_after, 0.0)
 
 
 class AnonThrottle(_CartThrottle):

@@ -66,7 +66,11 @@ class LRUCache(OrderedDict[str, Any]):
             self.popitem(last=False)
 
 
-def reaches_server_directly(connection, server_host, server_port) -> bool:
+def reaches_server_directly(
+    connection: psycopg2.extensions.connection,
+    server_host: str | None,
+    server_port: int | None,
+) -> bool:
     """Whether the socket's far end is the server backend's own address.
 
     Behind a pooler (PgBouncer) or any other proxy the backend sees the

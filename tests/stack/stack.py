@@ -12,7 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg2
 
@@ -22,7 +22,7 @@ REPLICAS = ("web1", "web2", "web3")
 class Answer(NamedTuple):
     status: int
     headers: http.client.HTTPMessage
-    body: object
+    body: Any
     seconds: float
 
 

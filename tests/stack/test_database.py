@@ -42,7 +42,8 @@ class ServerConnections:
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
-                self.peak = max(self.peak, cursor.fetchone()[0])
+                (count,) = cursor.fetchone() or (0,)
+                self.peak = max(self.peak, count)
 
     def __enter__(self):
         self._thread.start()
@@ -56,7 +57,7 @@ class ServerConnections:
 def pool_size() -> int:
     with connected("db") as connection, connection.cursor() as cursor:
         cursor.execute("SHOW max_connections")
-        max_connections = int(cursor.fetchone()[0])
+        (max_connections,) = map(int, cursor.fetchone() or ())
     size = 20  # PGBOUNCER_POOL_SIZE in docker-compose.yaml
     assert size < max_connections < CLIENTS
     return size
@@ -70,7 +71,8 @@ def test_300_clients_through_pgbouncer_stay_under_the_connection_limit():
         with connected("pgbouncer") as connection, connection.cursor() as cursor:
             barrier.wait(timeout=60)
             cursor.execute("SELECT pg_sleep(0.2), 1")
-            return cursor.fetchone()[1]
+            (_, one) = cursor.fetchone() or (None, None)
+            return one
 
     with ServerConnections() as sampled, ThreadPoolExecutor(CLIENTS) as pool:
         results = list(pool.map(client, range(CLIENTS)))
