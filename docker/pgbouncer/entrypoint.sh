@@ -7,6 +7,8 @@
 #   PGBOUNCER_POOL_SIZE          server connections per database (20): the
 #                                most PostgreSQL ever sees from all replicas
 #   PGBOUNCER_MAX_CLIENT_CONN    client connections accepted (1000)
+#   PGBOUNCER_CONNECT_QUERY      run on every new server connection (SET ...;
+#                                no single quotes: "2s" is a value too)
 set -eu
 : "${DB_HOST:?set DB_HOST}" "${DB_USER:?set DB_USER}" "${DB_PASSWORD:?set DB_PASSWORD}"
 conf=$(mktemp -d)
@@ -14,7 +16,7 @@ umask 077
 printf '"%s" "%s"\n' "$DB_USER" "$DB_PASSWORD" >"$conf/userlist.txt"
 cat >"$conf/pgbouncer.ini" <<INI
 [databases]
-* = host=$DB_HOST port=${DB_PORT:-5432}
+* = host=$DB_HOST port=${DB_PORT:-5432} connect_query='${PGBOUNCER_CONNECT_QUERY:-}'
 
 [pgbouncer]
 listen_addr = $PGBOUNCER_LISTEN_ADDR

@@ -97,6 +97,30 @@ def test_300_concurrent_requests_through_nginx_all_complete(staff_token, shopper
     assert 0 < sampled.peak <= size
 
 
+def test_every_server_connection_of_pgbouncer_carries_the_services_bounds():
+    """A replica's own SETs (cartproject.postgresql) reach only the server
+    connection its first transaction borrowed; PgBouncer's connect_query
+    gives every server connection the same bounds."""
+    barrier = threading.Barrier(25)
+
+    def client(_) -> tuple[object, ...]:
+        with connected("pgbouncer") as connection, connection.cursor() as cursor:
+            barrier.wait(timeout=60)
+            cursor.execute(
+                "SELECT pg_backend_pid(), current_setting('statement_timeout'), "
+                "current_setting('lock_timeout'), "
+                "current_setting('idle_in_transaction_session_timeout'), "
+                "pg_sleep(0.2)"
+            )
+            return cursor.fetchone() or ()
+
+    with ThreadPoolExecutor(25) as pool:
+        rows = list(pool.map(client, range(25)))
+
+    assert len({row[0] for row in rows}) > 1  # several server connections
+    assert {row[1:4] for row in rows} == {("2s", "1s", "10s")}
+
+
 @pytest.fixture(scope="module")
 def extra_replicas():
     """Two more web containers beside the stack's, each on a port of its own:
