@@ -2,6 +2,8 @@
 #   builder  wheels of requirements.txt, installed into the venv /opt/venv
 #   app      the service: that venv (no compilers, no wheels), non-root,
 #            static files collected, gunicorn behind docker/entrypoint.sh
+#   nginx    Debian's nginx in front of the replicas, with the app's static
+#            files (docker/nginx/; a stage here, so the files are the app's)
 #   test     app plus requirements-dev.txt and tests/, for the compose `test`
 #            service (`target: test`); never deployed
 #   runtime  the app again, last so that a plain `docker build .` gives it
@@ -32,7 +34,7 @@ COPY --from=builder /opt/venv /opt/venv
 COPY manage.py gunicorn.conf.py ./
 COPY cartproject/ cartproject/
 COPY carts/ carts/
-COPY docker/ docker/
+COPY docker/entrypoint.sh docker/healthcheck.py docker/wait_for_db.py docker/
 # collectstatic signs nothing, so it needs no secret key.
 RUN python manage.py collectstatic --noinput
 USER 10001:10001
@@ -40,6 +42,22 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py"]
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
+
+FROM debian:bookworm-slim AS nginx
+# Debian's packages, not pinned: the security archive replaces old versions.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=app /app/staticfiles /srv/static
+COPY docker/nginx/nginx.conf.template /etc/nginx/cart.conf.template
+COPY docker/nginx/entrypoint.sh /usr/local/bin/nginx-entrypoint
+# www-data: the configuration, pid and buffers go to /tmp/nginx.
+USER 33:33
+EXPOSE 8080
+HEALTHCHECK --interval=2s --timeout=3s --retries=30 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${NGINX_PORT:-8080}"]
+ENTRYPOINT ["/usr/local/bin/nginx-entrypoint"]
 
 FROM app AS test
 USER 0:0

@@ -2,6 +2,8 @@
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 wsgi_app = "cartproject.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -24,5 +26,25 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 accesslog = "-"
 errorlog = "-"
-# The default format without the referer; headers (and so tokens) never appear.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The default format without the referer; headers (and so tokens) never appear,
+# but the request id the service answered with does (carts.observability).
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+
+# Prometheus metrics add up across the worker processes through files in one
+# directory (carts.observability), which must be set before a worker imports
+# prometheus_client: here, in the master. Emptied at start, so the counters
+# start at zero with the server; a directory made here goes at exit.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="cart-metrics-")
+)
+
+
+def on_starting(server) -> None:
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir)
+
+
+def on_exit(server) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer carries the request id and is counted.
+    "carts.observability.ObservabilityMiddleware",
     # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -177,11 +179,24 @@ DATABASE_BULKHEAD = env_int(
 DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 3)
 DATABASE_STALL_AFTER = float(os.environ.get("DATABASE_STALL_AFTER") or 1)
 
+# DATABASE_URL leads to a pooler in transaction mode (PgBouncer): a server
+# connection changes hands between transactions, so nothing may rely on the
+# session: no server-side cursors, and no LISTEN (below).
+DATABASE_TRANSACTION_POOLER = env_bool("DATABASE_TRANSACTION_POOLER", False)
+if DATABASE_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+
 # Each PostgreSQL connection caches token lookups and LISTENs for the changes
-# that empty its cache (carts.auth.token_cache). Switch it off where LISTEN
-# cannot work: behind a pooler in transaction mode (PgBouncer), whose server
-# connections change hands between transactions.
-CART_TOKEN_CACHE = env_bool("CART_TOKEN_CACHE", True)
+# that empty its cache (carts.auth.token_cache). Off behind a transaction
+# pooler, where the notifications would reach some other client's connection;
+# a connection that does not reach PostgreSQL directly (the pooler was not
+# declared) finds that out and keeps no cache either.
+CART_TOKEN_CACHE = env_bool("CART_TOKEN_CACHE", not DATABASE_TRANSACTION_POOLER)
+if CART_TOKEN_CACHE and DATABASE_TRANSACTION_POOLER:
+    raise ImproperlyConfigured(
+        "CART_TOKEN_CACHE cannot work behind a transaction pooler "
+        "(DATABASE_TRANSACTION_POOLER=1): a revoked token would stay accepted."
+    )
 
 # ---------------------------------------------------------------------------
 # Internationalisation, static files
@@ -309,7 +324,19 @@ CART_GRPC_GRACE = env_duration("CART_GRPC_GRACE", "25s")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "carts.observability.RequestIdLogFilter"}},
+    "formatters": {
+        "line": {
+            "format": "%(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+        }
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "line",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # SQL parameters include token keys: never log statements, even at DEBUG.
     "loggers": {"django.db.backends": {"level": "INFO"}},
@@ -355,6 +382,9 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ["REDIS_URL"],
             "KEY_PREFIX": "cart",
+            # A Redis that is down or hangs costs a request at most this, and
+            # the limiter lets it through (carts.api.throttling).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }
         if os.environ.get("REDIS_URL")
         else {

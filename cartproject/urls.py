@@ -4,6 +4,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from carts.api.urls import optional_slash
+from carts.observability import metrics_view
 
 urlpatterns = [
     # A newcomer's first request: the API's documentation.
@@ -13,6 +14,8 @@ urlpatterns = [
     *optional_slash(
         "api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"
     ),
+    # Prometheus, for the scraper on the internal network (nginx refuses it).
+    *optional_slash("metrics", metrics_view, "metrics"),
     path("", include("carts.api.urls")),
 ]
 

@@ -10,6 +10,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from ..domain.errors import CartError, ErrorKind, PreconditionFailed
+from ..observability import DATABASE_ERRORS
 from .conditional import cart_etag
 
 # Each kind of domain error as an HTTP status; the code is the domain's.
@@ -54,6 +55,7 @@ class CartExceptionHandler(ExceptionHandler):
         # OperationalError/InterfaceError mean the connection is gone or refused;
         # an IntegrityError or a programming error stays a 500, as it is a bug.
         if isinstance(exc, (OperationalError, InterfaceError)):
+            DATABASE_ERRORS.labels(type(exc).__name__).inc()
             return ServiceUnavailable()
         return super().convert_known_exceptions(exc)
 

@@ -11,6 +11,7 @@ from rest_framework.authtoken.models import Token
 
 from .. import sql
 from ..models import User
+from ..observability import TOKEN_CACHE_LOOKUPS
 from .token_cache import invalidate_auth_caches
 
 _FIELDS = User._meta.concrete_fields
@@ -32,6 +33,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         auth_cache = getattr(connection, "auth_cache", None)
         cache = auth_cache() if auth_cache else None
         row = cache.get(key) if cache is not None else None
+        TOKEN_CACHE_LOOKUPS.labels(
+            "off" if cache is None else "miss" if row is None else "hit"
+        ).inc()
         if row is None:
             with connection.cursor() as cursor:
                 cursor.execute(_TOKEN_USER_SQL, {"key": key})

@@ -11,7 +11,11 @@ The database backend (cartproject.postgresql) mixes TokenCacheConnection into
 its connection class; carts.auth.authentication reads through `auth_cache()`.
 """
 
+import ipaddress
+import logging
+import os
 import select
+import socket
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +33,8 @@ AUTH_CHANNEL = "carts_auth_changed"
 AUTH_CHANNEL_CLOSED = "closed"
 AUTH_TRIGGERS = ("carts_token_changed", "carts_user_changed")
 AUTH_CACHE_SIZE = 1024
+
+logger = logging.getLogger(__name__)
 
 # Bumped by invalidate_auth_caches(): every connection of this process then
 # empties its cache before the next use. For changes not yet committed (a
@@ -60,6 +66,47 @@ class LRUCache(OrderedDict[str, Any]):
             self.popitem(last=False)
 
 
+def reaches_server_directly(
+    connection: psycopg2.extensions.connection,
+    server_host: str | None,
+    server_port: int | None,
+) -> bool:
+    """Whether the socket's far end is the server backend's own address.
+
+    Behind a pooler (PgBouncer) or any other proxy the backend sees the
+    connection arrive elsewhere: a LISTEN would belong to a server connection
+    other clients borrow, and the cache would miss revocations. So it is off,
+    with a warning (DATABASE_TRANSACTION_POOLER=1 says so without the check).
+    Address translation (a published port) looks the same: no cache, which is
+    safe. A Unix socket at both ends counts as direct."""
+    with socket.socket(fileno=os.dup(connection.fileno())) as sock:
+        peer = sock.getpeername() if sock.family != socket.AF_UNIX else None
+    if peer is None or server_host is None:
+        direct = peer is None and server_host is None
+    else:
+        direct = (_address(peer[0]), peer[1]) == (_address(server_host), server_port)
+    global _proxy_reported
+    if not direct and not _proxy_reported:
+        _proxy_reported = True
+        logger.warning(
+            "Token cache off: the database connection ends at %s, the server "
+            "listens at %s:%s (a pooler or proxy in between). Set "
+            "DATABASE_TRANSACTION_POOLER=1 for PgBouncer in transaction mode.",
+            peer,
+            server_host,
+            server_port,
+        )
+    return direct
+
+
+_proxy_reported = False
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    address = ipaddress.ip_address(text)
+    return getattr(address, "ipv4_mapped", None) or address
+
+
 class TokenCacheConnection(_Connection):
     """The cache's half of a PostgreSQL DatabaseWrapper (a mixin)."""
 
@@ -75,16 +122,20 @@ class TokenCacheConnection(_Connection):
             return
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_trigger "
+                "SELECT count(*), host(inet_server_addr()), inet_server_port() "
+                "FROM pg_trigger "
                 "WHERE tgname IN %s AND tgenabled IN ('O', 'A') AND NOT tgisinternal",
                 [AUTH_TRIGGERS],
             )
-            triggers_on = cursor.fetchone()[0] == len(AUTH_TRIGGERS)
-            if triggers_on:
+            triggers, server_host, server_port = cursor.fetchone()
+            usable = triggers == len(AUTH_TRIGGERS) and reaches_server_directly(
+                self.connection, server_host, server_port
+            )
+            if usable:
                 cursor.execute(f"LISTEN {AUTH_CHANNEL}")
         if not self.get_autocommit():
             self.connection.commit()
-        self._auth_cache = LRUCache() if triggers_on else None
+        self._auth_cache = LRUCache() if usable else None
 
     def _close(self) -> None:
         self._auth_cache = None
