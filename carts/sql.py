@@ -23,12 +23,23 @@ change the cart between the check and the write; SQLite checks it in Python
 inside the write's transaction.
 """
 
-# The cart's row, locked until the end of the transaction; nothing when the
-# user or their cart row does not exist yet.
+# The cart's row, locked until the end of the transaction, and its id noted
+# in a transaction-local setting; nothing when the user or their cart row does
+# not exist yet.
 LOCK_CART = """
-    SELECT 1 FROM carts_cart
+    SELECT set_config('carts.locked_cart', user_id::text, true) FROM carts_cart
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
     FOR UPDATE
+"""
+
+# PostgreSQL's changes touch only the cart LOCK_CART locked: a cart created
+# (and its lines written) by another request between the two statements is
+# left alone, since touching its lines before its row would lock them in the
+# opposite order to every other writer (a deadlock) and count its lines
+# unlocked. The write is then refused, and the service writes again in a
+# transaction of its own. {owner}: the changed rows' cart id.
+_LOCKED = """
+    AND {owner} = NULLIF(current_setting('carts.locked_cart', true), '')::bigint
 """
 
 # The cart's version, as If-Match names it: {version}, the cart's version
@@ -137,10 +148,9 @@ CART_VERSION_SQL = """
 def _one_round_trip(change: str) -> str:
     """Lock, change, bump: one row, always: the cart's version after the
     statement (bumped if a line was written, else as it was, 0 with no cart
-    row), then the change's first row, all NULL when it changed nothing. A
-    line can only be written into an existing cart; lines of a user with no
-    cart row (written before carts had rows) can still be deleted, with no
-    version to bump."""
+    row), then the change's first row, all NULL when it changed nothing.
+    Lines are written only into the cart the lock took (migration carts 0004
+    gave every user with lines a cart row)."""
     bump = BUMP_VERSION.format(owner="(SELECT user_id FROM change LIMIT 1)")
     return f"""{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
@@ -157,12 +167,14 @@ def _one_round_trip(change: str) -> str:
     """
 
 
-ADD_SQL = _one_round_trip(_add_line(_IF_MATCH.format(version="k.version")))
-SET_SQL = _one_round_trip(_set_line(_IF_MATCH.format(version="k.version")))
-REMOVE_SQL = _one_round_trip(
-    _remove_line(_IF_MATCH.format(version=_LINES_CART_VERSION))
+_LINE_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(version="k.version")
+_LINES_GUARD = _LOCKED.format(owner="user_id") + _IF_MATCH.format(
+    version=_LINES_CART_VERSION
 )
-CLEAR_SQL = _one_round_trip(_clear_lines(_IF_MATCH.format(version=_LINES_CART_VERSION)))
+ADD_SQL = _one_round_trip(_add_line(_LINE_GUARD))
+SET_SQL = _one_round_trip(_set_line(_LINE_GUARD))
+REMOVE_SQL = _one_round_trip(_remove_line(_LINES_GUARD))
+CLEAR_SQL = _one_round_trip(_clear_lines(_LINES_GUARD))
 
 
 # Claim an Idempotency-Key for this request: insert the caller's record, or
