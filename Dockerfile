@@ -38,7 +38,8 @@ COPY docker/entrypoint.sh docker/healthcheck.py docker/wait_for_db.py docker/
 # collectstatic signs nothing, so it needs no secret key.
 RUN python manage.py collectstatic --noinput
 USER 10001:10001
-EXPOSE 8000
+# 8000: gunicorn (the web replicas), 7070: manage.py grpcserve (the grpc service)
+EXPOSE 8000 7070
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "/app/docker/healthcheck.py"]
 ENTRYPOINT ["/app/docker/entrypoint.sh"]

@@ -393,7 +393,8 @@ def test_every_call_writes_one_access_log_line(server, catalog):
 
     lines = server.log().splitlines()[logged:]
     pattern = (
-        r'^ipv4:127\.0\.0\.1:\d+ "/hipstershop\.CartService/(\w+)" (\w+) [\d.]+ms$'
+        r"^INFO carts\.grpc\.access request_id=- "
+        r'ipv4:127\.0\.0\.1:\d+ "/hipstershop\.CartService/(\w+)" (\w+) [\d.]+ms$'
     )
     calls = [re.match(pattern, line) for line in lines]
     assert all(calls), lines

@@ -28,7 +28,9 @@ CLIENTS = 300
 
 class ServerConnections:
     """Samples, on a connection of its own, how many other backends serve the
-    service's database, until stopped; `peak` is the most seen."""
+    service's database, until stopped; `peak` is the most seen. The grpc
+    service's own connections (application_name cart-grpc) go to PostgreSQL
+    directly, not through the pool, and are not counted."""
 
     def __init__(self):
         self.peak = 0
@@ -41,6 +43,7 @@ class ServerConnections:
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity "
                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND application_name <> 'cart-grpc'"
                 )
                 (count,) = cursor.fetchone() or (0,)
                 self.peak = max(self.peak, count)
