@@ -6,7 +6,9 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartproject.settings")
 
-application = get_wsgi_application()
+from cartproject.lean import RoutingHandler
+
+application = RoutingHandler(get_wsgi_application())
 
 # Refuse to serve with an insecure configuration (DEBUG off and no key, so
 # settings left SECRET_KEY empty): now, not at the first signed cookie.
