@@ -69,10 +69,6 @@ TOKEN_CACHE_LOOKUPS = Counter(
 )
 
 
-def current_request_id() -> str:
-    return _request_id.get()
-
-
 class RequestIdLogFilter(logging.Filter):
     """Adds `request_id` to every record ("-" outside a request)."""
 

@@ -5,6 +5,7 @@ unknown id creates its user and cart row, in the caller's transaction.
 """
 
 import secrets
+from collections.abc import Iterable
 from enum import Enum
 
 from django.conf import settings
@@ -39,8 +40,15 @@ def owner_cart_ensure(*, username: str, new_owner: NewOwner | None) -> int:
             raise UserNotFound(user_id=username)
         rules.check_user_id(username)
         user_id = _user_create(username, guest=new_owner is NewOwner.GUEST)
-    Cart.objects.bulk_create([Cart(user_id=user_id)], ignore_conflicts=True)
+    carts_ensure(user_ids=[user_id])
     return user_id
+
+
+def carts_ensure(*, user_ids: Iterable[int]) -> None:
+    """A cart row (version 0) for each of these users that has none yet."""
+    Cart.objects.bulk_create(
+        [Cart(user_id=user_id) for user_id in set(user_ids)], ignore_conflicts=True
+    )
 
 
 def _user_create(username: str, *, guest: bool) -> int:

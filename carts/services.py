@@ -38,7 +38,7 @@ from .domain.errors import (
     UserNotFound,
 )
 from .models import Cart
-from .owners import NewOwner, owner_cart_ensure
+from .owners import NewOwner, carts_ensure, owner_cart_ensure
 
 # The cart versions a write accepts (its If-Match); None: any.
 Versions = Set[int] | None
@@ -177,17 +177,16 @@ def cart_clear(*, username: str, user_known: bool, if_match: Versions = None) ->
 def cart_lock(*, user_id: int) -> None:
     """Lock the user's cart row (created if missing) until the transaction
     ends, as every line write does: for writers outside these statements."""
-    Cart.objects.bulk_create([Cart(user_id=user_id)], ignore_conflicts=True)
+    carts_ensure(user_ids=[user_id])
     list(Cart.objects.select_for_update().filter(user_id=user_id).values("pk"))
 
 
 def carts_changed(*, user_ids: Iterable[int]) -> None:
     """Record changes made to these carts' lines outside these statements
     (the admin's forms): a new version and last change for each."""
-    Cart.objects.bulk_create(
-        [Cart(user_id=user_id) for user_id in set(user_ids)], ignore_conflicts=True
-    )
-    Cart.objects.filter(user_id__in=set(user_ids)).update(
+    user_ids = set(user_ids)
+    carts_ensure(user_ids=user_ids)
+    Cart.objects.filter(user_id__in=user_ids).update(
         version=F("version") + 1, updated_at=timezone.now()
     )
 
@@ -211,32 +210,31 @@ def _write_line(
         "product_id": product_id,
         "quantity": quantity,
     }
-    change = _change(
-        statements.line_sql, statements.one_trip_sql, if_match=if_match, **params
-    )
-    if not change.changed:
-        _check_precondition(username, change.version, if_match)
+
+    def write() -> _Change:
+        change = _change(
+            statements.line_sql, statements.one_trip_sql, if_match=if_match, **params
+        )
+        if not change.changed:
+            _check_precondition(username, change.version, if_match)
+        return change
+
+    def refusal() -> CartError | None:
         facts = _diagnose(username, product_id)
-        error = _refusal(facts, quantity, adds=statements.adds)
-        if error:
+        return _refusal(facts, quantity, adds=statements.adds)
+
+    change = write()
+    if not change.changed:
+        if error := refusal():
             raise error
         # The cart did not exist (or appeared meanwhile): create what is
         # missing and write again, in one transaction, so that a refused write
         # leaves nothing behind. A new cart is at version 0, as no cart is.
         with transaction.atomic():
             owner_cart_ensure(username=username, new_owner=new_owner)
-            change = _change(
-                statements.line_sql,
-                statements.one_trip_sql,
-                if_match=if_match,
-                **params,
-            )
+            change = write()
             if not change.changed:
-                _check_precondition(username, change.version, if_match)
-                facts = _diagnose(username, product_id)
-                raise _refusal(
-                    facts, quantity, adds=statements.adds
-                ) or CartLineLimitExceeded(limit=rules.max_lines())
+                raise refusal() or CartLineLimitExceeded(limit=rules.max_lines())
     assert change.row is not None  # changed
     _, new_quantity, created, name, price = change.row
     line = CartLine(product_id, name, new_quantity, money(price))
@@ -258,8 +256,8 @@ def _change(
     """Run one write if the cart's version is one of `if_match` (None: any)."""
     params |= {
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-        "max_lines": settings.CART_MAX_LINES,
-        "max_quantity": settings.CART_MAX_LINE_QUANTITY,
+        "max_lines": rules.max_lines(),
+        "max_quantity": rules.max_line_quantity(),
     }
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
