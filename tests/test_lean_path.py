@@ -1,9 +1,11 @@
-"""The lean handler (cartproject.lean) answers exactly as Django's full stack.
+"""The lean request path answers exactly as the stock one.
 
-Every request below goes through both handlers from the same database state
-(each answer's changes are rolled back), and the two answers must agree in
-status, headers and body, byte for byte. The request id is the only header
-that differs by design (a new one per request).
+The lean handler (cartproject.lean) against Django's full stack, and the
+views' base class (carts.api.base.CartAPIView) against DRF's APIView: every
+request below goes through both from the same database state (each answer's
+changes are rolled back), and the two answers must agree in status, headers
+and body, byte for byte. The request id is the only header that differs by
+design (a new one per request).
 """
 
 import io
@@ -12,9 +14,11 @@ import json
 import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
+from rest_framework.views import APIView
 
 from cartproject.lean import takes_lean_path
 from cartproject.wsgi import application
+from carts.api.base import CartAPIView
 
 from .conftest import add
 
@@ -107,27 +111,70 @@ def requests(owner: str, staff: str, etag: str) -> list[tuple]:
     ]
 
 
-def test_the_lean_handler_answers_as_the_full_stack(alice, staff):
+@pytest.fixture
+def etag(alice) -> str:
+    """The state every answer starts from: alice has one line."""
     add(alice, "alice", LOAFERS, 1)
-    etag = alice.get("/cart/alice")["ETag"]
+    return alice.get("/cart/alice")["ETag"]
 
-    compared, statuses = 0, set()
+
+def answers(handler, alice, staff, etag: str) -> list[tuple]:
+    """The handler's answers to the corpus."""
+    given = []
     for method, path, token, body, headers in requests(alice.token, staff.token, etag):
         env = environ(method, path, token, body, **headers)
         assert takes_lean_path(env), path
-        full = answer(application.full, environ(method, path, token, body, **headers))
-        lean = answer(application.lean, env)
+        status, kept, content = answer(handler, env)
         if path == "/guests":  # a new guest each time: compare all but its body
-            full, lean = full[:2], lean[:2]
-        assert lean == full, (method, path, headers)
-        statuses.add(full[0])
-        compared += 1
+            content = b""
+        given.append(((method, path, headers), status, kept, content))
+    return given
 
-    assert compared == len(requests("", "", ""))
+
+def assert_reaches_every_kind_of_answer(given: list[tuple]) -> None:
     # The corpus reaches every kind of answer, not just errors.
-    assert {status[:3] for status in statuses} >= {
+    assert {status[:3] for _, status, _, _ in given} >= {
         *("200", "201", "204", "304", "400", "401", "403", "404"),
         *("405", "406", "409", "412"),
+    }
+
+
+def test_the_lean_handler_answers_as_the_full_stack(alice, staff, etag):
+    full = answers(application.full, alice, staff, etag)
+    lean = answers(application.lean, alice, staff, etag)
+
+    assert len(lean) == len(full) == len(requests("", "", ""))
+    for lean_answer, full_answer in zip(lean, full, strict=True):
+        assert lean_answer == full_answer
+    assert_reaches_every_kind_of_answer(full)
+
+
+# What CartAPIView overrides of DRF's APIView.
+SHARED_COLLABORATORS = (
+    "get_authenticators",
+    "get_permissions",
+    "get_parsers",
+    "get_renderers",
+    "get_throttles",
+    "get_content_negotiator",
+    "default_response_headers",
+)
+
+
+def test_the_views_shared_collaborators_answer_as_drfs_apiview(
+    alice, staff, etag, monkeypatch
+):
+    shared = answers(application.lean, alice, staff, etag)
+    for name in SHARED_COLLABORATORS:
+        assert name in vars(CartAPIView), name
+        monkeypatch.setattr(CartAPIView, name, vars(APIView)[name])
+    stock = answers(application.lean, alice, staff, etag)
+
+    for shared_answer, stock_answer in zip(shared, stock, strict=True):
+        assert shared_answer == stock_answer
+    assert_reaches_every_kind_of_answer(stock)
+    assert set(SHARED_COLLABORATORS) == {
+        name for name in vars(CartAPIView) if not name.startswith("__")
     }
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from ..observability import THROTTLED_REQUESTS
 
@@ -110,6 +111,17 @@ class _CartThrottle(SimpleRateThrottle):
             waited: float | None = super().wait()
             return waited
         return max(self._retry_after, 0.0)
+
+
+def rated(throttle_classes: Iterable[type[BaseThrottle]]) -> list[BaseThrottle]:
+    """The throttles to check: a scope without a rate admits everything
+    (DRF's SimpleRateThrottle), so it is not built at all."""
+    return [
+        throttle()
+        for throttle in throttle_classes
+        if not issubclass(throttle, _CartThrottle)
+        or settings.CART_THROTTLE_RATES[throttle.scope] is not None
+    ]
 
 
 class AnonThrottle(_CartThrottle):

@@ -16,7 +16,6 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
-from rest_framework.views import APIView
 
 from .. import merge, owners, selectors, services
 from ..db_guard import database_call
@@ -38,6 +37,7 @@ from ..domain.errors import (
 from ..domain.rules import MergeMode
 from ..owners import NewOwner, new_owner_for
 from ..services import LineWrite
+from .base import CartAPIView
 from .conditional import AnyVersion, cart_etag, if_match, if_none_match
 from .errors import ServiceUnavailable, json_error
 from .idempotency import respond_once
@@ -130,7 +130,7 @@ def no_content(user_id: str, version: int) -> Response:
     )
 
 
-class CartView(APIView):
+class CartView(CartAPIView):
     permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
 
     @extend_schema(
@@ -211,7 +211,7 @@ class CartView(APIView):
         return no_content(user_id, version)
 
 
-class CartItemView(APIView):
+class CartItemView(CartAPIView):
     permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
 
     @extend_schema(
@@ -260,7 +260,7 @@ class CartItemView(APIView):
         return no_content(user_id, version)
 
 
-class CartMergeView(APIView):
+class CartMergeView(CartAPIView):
     permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
 
     @extend_schema(
@@ -315,7 +315,7 @@ class CartMergeView(APIView):
         return respond_once(request, merge_response)
 
 
-class GuestView(APIView):
+class GuestView(CartAPIView):
     """A guest: a user with an owner token, for an anonymous session."""
 
     authentication_classes = []
@@ -338,7 +338,7 @@ class GuestView(APIView):
         )
 
 
-class ProductListView(APIView):
+class ProductListView(CartAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -353,7 +353,7 @@ class ProductListView(APIView):
         return Response(ProductOutput(selectors.product_list(), many=True).data)
 
 
-class ProductDetailView(APIView):
+class ProductDetailView(CartAPIView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
@@ -374,7 +374,7 @@ class ProductDetailView(APIView):
         return Response(ProductOutput(product).data)
 
 
-class HealthView(APIView):
+class HealthView(CartAPIView):
     """Liveness: the process serves requests. Touches no database."""
 
     authentication_classes = []
@@ -386,7 +386,7 @@ class HealthView(APIView):
         return Response({"status": "ok"})
 
 
-class ReadyView(APIView):
+class ReadyView(CartAPIView):
     """Readiness: the database answers and all migrations are applied."""
 
     authentication_classes = []
