@@ -1,6 +1,7 @@
 """Input validation and output shapes; no persistence here."""
 
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -10,6 +11,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
+
+from ..domain.cart import CENT, Cart, CartLine
 
 PRODUCT_ID_MAX_LENGTH = 64
 
@@ -120,12 +123,30 @@ def _shared(serializer_class: type[OutputSerializer]) -> OutputSerializer:
     return serializer_class()
 
 
+def _decimal_string(value: Decimal) -> str:
+    """DecimalField(decimal_places=2)'s string for an amount in cents."""
+    return f"{value.quantize(CENT):f}"
+
+
 class CartLineOutput(OutputSerializer):
     product_id = serializers.CharField()
     name = serializers.CharField()
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
     line_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+
+    @classmethod
+    def render(cls, instance: CartLine) -> dict[str, Any]:
+        # The fields' output, without walking them: what every add, set and
+        # read renders. tests/test_serializers.py holds it equal to
+        # to_representation.
+        return {
+            "product_id": instance.product_id,
+            "name": instance.name,
+            "quantity": instance.quantity,
+            "unit_price": _decimal_string(instance.unit_price),
+            "line_total": _decimal_string(instance.line_total),
+        }
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -145,6 +166,17 @@ class CartOutput(OutputSerializer):
     total_quantity = serializers.IntegerField()
     subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
     currency = CurrencyField()
+
+    @classmethod
+    def render(cls, instance: Cart) -> dict[str, Any]:
+        # As CartLineOutput.render.
+        return {
+            "user_id": instance.user_id,
+            "items": [CartLineOutput.render(line) for line in instance.items],
+            "total_quantity": instance.total_quantity,
+            "subtotal": _decimal_string(instance.subtotal),
+            "currency": settings.CART_CURRENCY,
+        }
 
 
 class GuestOutput(OutputSerializer):
