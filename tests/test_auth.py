@@ -113,3 +113,33 @@ def test_a_deleted_token_is_refused_on_the_next_request(alice):
     Token.objects.filter(user=alice.user).delete()
 
     assert alice.get("/cart/alice").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "detail"),
+    [
+        ("Token", "Invalid token header. No credentials provided."),
+        ("Token a b", "Invalid token header. Token string should not contain spaces."),
+        ("token  ", "Invalid token header. No credentials provided."),
+    ],
+)
+def test_a_malformed_token_header_is_drfs_401(alice, header, detail):
+    # The header is read from META, not request.headers; DRF's checks stand.
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = client.get("/cart/alice")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json()["errors"][0]["detail"] == detail
+
+
+def test_another_scheme_is_not_a_token(alice):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer abc")
+
+    response = client.get("/cart/alice")
+
+    assert response.status_code == 401
+    assert error_codes(response) == ["not_authenticated"]
