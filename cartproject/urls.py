@@ -7,6 +7,9 @@ from carts.api.urls import optional_slash
 from carts.observability import metrics_view
 
 urlpatterns = [
+    # First: Django tries the patterns in order, and nearly every request is
+    # the API's. None of its paths is another's below.
+    path("", include("carts.api.urls")),
     # A newcomer's first request: the API's documentation.
     path("", RedirectView.as_view(pattern_name="docs"), name="index"),
     path("admin/", admin.site.urls),
@@ -16,7 +19,6 @@ urlpatterns = [
     ),
     # Prometheus, for the scraper on the internal network (nginx refuses it).
     *optional_slash("metrics", metrics_view, "metrics"),
-    path("", include("carts.api.urls")),
 ]
 
 handler404 = "carts.api.views.json_not_found"
