@@ -24,7 +24,14 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 # the jitter keeps them from all restarting at once.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
-accesslog = "-"
+# One line per request on stdout. Behind nginx, which logs every request with
+# the same request id (docker/nginx), GUNICORN_ACCESS_LOG=0 saves its cost
+# (bench/README.md, "Lean request path").
+accesslog = (
+    None
+    if os.environ.get("GUNICORN_ACCESS_LOG", "1").lower() in ("0", "false", "off")
+    else "-"
+)
 errorlog = "-"
 # The default format without the referer; headers (and so tokens) never appear,
 # but the request id the service answered with does (carts.observability).

@@ -46,6 +46,9 @@ POLLED_USERS = 500
 # The workloads the gRPC server runs too (AddItem, GetCart), next to REST's.
 GRPC_WORKLOADS = {"add", "get"}
 CONCURRENCY = [16, 64]
+# --layers: the service's get, answered with less of its work (bench/layers.py).
+LAYERED_WORKLOAD = "get"
+LAYERS = ("django", "query", "drf")
 # The floor's best configuration found here (see bench/README.md).
 FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
 
@@ -445,6 +448,12 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="record py-spy profiles into bench/out/ (pip install py-spy)",
     )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="also measure get against the service with less of its work"
+        " (bench/layers.py)",
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args()
 
@@ -464,6 +473,8 @@ def main() -> None:
         "CART_MAX_LINE_QUANTITY": str(MAX_QUANTITY),
         # No recycling during the run, so that a leak would show in the RSS.
         "GUNICORN_MAX_REQUESTS": "0",
+        # As in the compose topology, where nginx writes the access line.
+        "GUNICORN_ACCESS_LOG": "0",
     }
     env.update(item.split("=", 1) for item in args.service_env)
     manage(env, "migrate", "--noinput", "-v", "0")
@@ -482,6 +493,11 @@ def main() -> None:
     floor_command = [gunicorn, "--pythonpath", "bench", "floor:application"]
     floor_command += args.floor_gunicorn.split()
     grpc_command = [str(BIN / "python"), "manage.py", "grpcserve"]
+    # The service's gunicorn settings, with less of its work (bench/layers.py).
+    layer_commands = {
+        layer: [*service_command, "--pythonpath", "bench", f'layers:app("{layer}")']
+        for layer in LAYERS
+    }
     workloads = args.workloads.split(",")
     with_grpc = args.grpc and bool(GRPC_WORKLOADS & set(workloads))
     levels = [int(level) for level in args.concurrency.split(",")]
@@ -502,6 +518,13 @@ def main() -> None:
                 serve("grpc", grpc_command, grpcserve_bind, env, grpc_ready)
             )
             servers.append(grpc_server)
+        layer_servers = []
+        if args.layers and LAYERED_WORKLOAD in workloads:
+            layer_servers = [
+                stack.enter_context(serve(layer, command, gunicorn_bind, env, ready))
+                for layer, command in layer_commands.items()
+            ]
+            servers += layer_servers
         for server in servers:
             server.rss_first = rss_mib(server.workers())
         # Interleaved, and the order rotates from cell to cell, so that a
@@ -512,6 +535,8 @@ def main() -> None:
             sides = [service, floor]
             if with_grpc and workload in GRPC_WORKLOADS:
                 sides.append(grpc_server)
+            if workload == LAYERED_WORKLOAD:
+                sides += layer_servers
             shift = number % len(sides)
             for server in sides[shift:] + sides[:shift]:
                 cells.append(
@@ -576,7 +601,8 @@ def service_config(env: dict) -> str:
     return (
         f"gunicorn.conf.py: {config['workers']} workers, "
         f"worker class {config['worker_class']}, {config['threads']} thread(s), "
-        f"keepalive {config['keepalive']} s, access log on, "
+        f"keepalive {config['keepalive']} s, access log "
+        f"{'on' if config['accesslog'] else 'off (as behind nginx)'}, "
         "max_requests 0 (no recycling: a leak would show); DJANGO_DEBUG off"
     )
 
@@ -608,13 +634,26 @@ def machine() -> str:
     )
 
 
+# Issue 14's targets: the service's share of the machine next to the floor's.
+MIN_THROUGHPUT_RATIO = 0.70
+MAX_P99_RATIO = 3.0
+MAX_SERVER_CPU_RATIO = 1.4
+
+
+def server_cpu_ms(cell: dict) -> float:
+    """Server CPU (gunicorn master and workers) per answered request, in ms."""
+    return 1000 * cell["cpu_server"] / cell["requests"]
+
+
 def meets(service: dict, floor: dict) -> str:
     failed = []
-    if service["rps"] < 0.5 * floor["rps"]:
+    if service["rps"] < MIN_THROUGHPUT_RATIO * floor["rps"]:
         failed.append("throughput")
+    if server_cpu_ms(service) > MAX_SERVER_CPU_RATIO * server_cpu_ms(floor):
+        failed.append("server CPU")
     if service["non_2xx"] or service["socket_errors"]:
         failed.append("errors")
-    if service["p99_ms"] > 3 * floor["p99_ms"]:
+    if service["p99_ms"] > MAX_P99_RATIO * floor["p99_ms"]:
         failed.append("p99")
     if service.get("hot") and not service["hot"]["passed"]:
         failed.append("hot count")
@@ -651,8 +690,9 @@ def render(report: dict) -> str:
         "",
         "| workload | conc. | service req/s | floor req/s | service ÷ floor"
         " | service p50 / p99 ms | floor p50 / p99 ms | p99 ÷ floor"
+        " | server CPU ms/req service / floor | CPU ÷ floor"
         " | errors service / floor | targets met |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for (workload, concurrency), pair in pairs.items():
         service, floor = pair["service"], pair["floor"]
@@ -662,15 +702,22 @@ def render(report: dict) -> str:
             f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
             f" | {floor['p50_ms']:.1f} / {floor['p99_ms']:.1f}"
             f" | {service['p99_ms'] / floor['p99_ms']:.1f}x"
+            f" | {server_cpu_ms(service):.2f} / {server_cpu_ms(floor):.2f}"
+            f" | {server_cpu_ms(service) / server_cpu_ms(floor):.2f}x"
             f" | {errors(service)} / {errors(floor)} | {meets(service, floor)} |"
         )
     lines += [
         "",
         "Errors are non-2xx answers + socket errors (connect, read, write,"
-        " timeout). Targets: throughput ≥ 50% of the floor's, no error,"
-        " p99 ≤ 3 x the floor's (and, under `hot`, the count check below).",
+        " timeout). Server CPU is the gunicorn master's and workers' CPU time"
+        " in the measured window per answered request. Targets (issue 14):"
+        f" throughput ≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor's, server CPU"
+        f" per request ≤ {MAX_SERVER_CPU_RATIO} x the floor's, no error,"
+        f" p99 ≤ {MAX_P99_RATIO:.0f} x the floor's (and, under `hot`, the count"
+        " check below).",
         "",
         *grpc_table(pairs),
+        *layers_table(pairs),
         "## CPU and memory during the measured window",
         "",
         "CPU seconds over the measured window, from /proc: the server (the"
@@ -752,6 +799,48 @@ def grpc_table(pairs: dict) -> list[str]:
             f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
             f" | {errors(grpc_cell)} |"
         )
+    return [*lines, ""]
+
+
+def layers_table(pairs: dict) -> list[str]:
+    """The service's get next to the same request path with less of its work
+    (bench/layers.py), all under the same gunicorn settings."""
+    rows = [
+        (concurrency, pair)
+        for (workload, concurrency), pair in pairs.items()
+        if workload == LAYERED_WORKLOAD and set(LAYERS) <= set(pair)
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## Where a `get` spends the server's CPU (`--layers`)",
+        "",
+        "The same request, answered by: the floor; a plain Django view with a"
+        " constant body behind the service's middleware (no DRF, token check"
+        " or query); a plain Django view that reads and renders the cart as"
+        " the service does (no DRF, no token check); a view of the service's"
+        " own with its token check,"
+        " permissions and throttles through DRF, answering a constant cart"
+        " (no query); the service. Same gunicorn settings (bench/layers.py).",
+        "",
+        "| conc. | answered by | req/s | server CPU ms/req | ÷ floor |",
+        "|--:|---|--:|--:|--:|",
+    ]
+    names = {
+        "floor": "floor (bare WSGI + the query)",
+        "django": "Django view, constant answer",
+        "query": "Django view + the cart's query, no DRF or token check",
+        "drf": "DRF + token check, constant answer",
+        "service": "the service",
+    }
+    for concurrency, pair in rows:
+        floor_cpu = server_cpu_ms(pair["floor"])
+        for name, label in names.items():
+            cpu = server_cpu_ms(pair[name])
+            lines.append(
+                f"| {concurrency} | {label} | {pair[name]['rps']:.0f}"
+                f" | {cpu:.2f} | {cpu / floor_cpu:.2f}x |"
+            )
     return [*lines, ""]
 
 
