@@ -20,8 +20,6 @@ from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
-from rest_framework.request import Request
-from rest_framework.response import Response
 
 # A cart as the bench seeds them: three lines.
 CART = {
@@ -48,10 +46,20 @@ CART = {
 
 def app(layer: str):
     """gunicorn's application factory: `layers:app("django")`."""
+    # Django's set-up first: DRF's modules read the settings when imported.
+    from cartproject.wsgi import application
+
+    _route(layer)
+    return application
+
+
+def _route(layer: str) -> None:
     import json
 
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+
     import carts.api.urls
-    from cartproject.wsgi import application
     from carts.api.base import CartAPIView
     from carts.api.views import CartView
 
@@ -84,4 +92,3 @@ def app(layer: str):
     else:
         raise ValueError(f"no layer {layer!r}: django, query or drf")
     carts.api.urls.urlpatterns.insert(0, path("cart/<id:user_id>", view))
-    return application
