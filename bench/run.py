@@ -46,7 +46,7 @@ POLLED_USERS = 500
 # The workloads the gRPC server runs too (AddItem, GetCart), next to REST's.
 GRPC_WORKLOADS = {"add", "get"}
 CONCURRENCY = [16, 64]
-# --layers: the service's get, answered with less of its work (bench/layers.py).
+# The service's get, also answered with less of its work (bench/layers.py).
 LAYERED_WORKLOAD = "get"
 LAYERS = ("django", "query", "drf")
 # The floor's best configuration found here (see bench/README.md).
@@ -450,9 +450,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--layers",
-        action="store_true",
-        help="also measure get against the service with less of its work"
-        " (bench/layers.py)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="get also against the service with less of its work (bench/layers.py)",
     )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args()
@@ -813,7 +813,7 @@ def layers_table(pairs: dict) -> list[str]:
     if not rows:
         return []
     lines = [
-        "## Where a `get` spends the server's CPU (`--layers`)",
+        "## Where a `get` spends the server's CPU",
         "",
         "The same request, answered by: the floor; a plain Django view with a"
         " constant body behind the service's middleware (no DRF, token check"
