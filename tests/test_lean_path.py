@@ -154,7 +154,6 @@ SHARED_COLLABORATORS = (
     "get_authenticators",
     "get_permissions",
     "get_parsers",
-    "get_renderers",
     "get_throttles",
     "get_content_negotiator",
     "default_response_headers",

@@ -1,12 +1,12 @@
 """DRF's APIView without the per-request work that never changes an answer.
 
 DRF builds every collaborator of a view anew for each request: authenticators,
-permissions, parsers, renderers, the content negotiator, and the Allow header
-from the view's methods. All of them are stateless (they keep nothing between
-calls), so one set per view class serves every request and thread. Throttles
-keep the request's state (its history, its wait): new ones per request, as in
-DRF, but only those whose scope has a rate. tests/test_lean_path.py proves
-the answers are those of DRF's APIView.
+permissions, parsers, the content negotiator, and the Allow header from the
+view's methods. These keep nothing between calls, so one set per view class
+serves every request and thread. Renderers stay per request (the browsable
+API's keeps the request's context on itself), and so do throttles (they keep
+the request's history and wait), though only those whose scope has a rate.
+tests/test_lean_path.py proves the answers are those of DRF's APIView.
 """
 
 from collections.abc import Callable, Sequence
@@ -41,9 +41,6 @@ class CartAPIView(APIView):
 
     def get_parsers(self) -> list[Any]:
         return _per_class(self, "parsers", super().get_parsers)
-
-    def get_renderers(self) -> list[Any]:
-        return _per_class(self, "renderers", super().get_renderers)
 
     def get_throttles(self) -> list[BaseThrottle]:
         return rated(self.throttle_classes)
