@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -63,6 +64,10 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return OUT / f"{self.name}.log"
 
     @property
     def address(self) -> str:
@@ -355,6 +360,7 @@ def run_cell(load, server, workload, concurrency, args, connection, postmaster):
         hot_line_quantity(connection, reset=True)
     rss_before = rss_mib(server.workers())
     profiler = profile(server, workload, concurrency, args) if args.profile else None
+    log_offset = server.log.stat().st_size
     before = (tree_cpu(server.process.pid), tree_cpu(postmaster), machine_cpu())
     result = load.run(server, workload, concurrency, args.duration)
     after = (tree_cpu(server.process.pid), tree_cpu(postmaster), machine_cpu())
@@ -385,6 +391,7 @@ def run_cell(load, server, workload, concurrency, args, connection, postmaster):
         "rss_before": max(rss_before.values()),
         "rss_after": max(rss_after.values()),
         "workers_replaced": len(set(rss_before) - set(rss_after)),
+        "refusals": refusals(server.log, log_offset),
     }
     if workload == "hot":
         time.sleep(0.5)
@@ -716,6 +723,7 @@ def render(report: dict) -> str:
         f" p99 ≤ {MAX_P99_RATIO:.0f} x the floor's (and, under `hot`, the count"
         " check below).",
         "",
+        *refusals_lines(cells),
         *grpc_table(pairs),
         *layers_table(pairs),
         "## CPU and memory during the measured window",
@@ -842,6 +850,31 @@ def layers_table(pairs: dict) -> list[str]:
                 f" | {cpu:.2f} | {cpu / floor_cpu:.2f}x |"
             )
     return [*lines, ""]
+
+
+# Django logs each 4xx/5xx answer:
+# "WARNING django.request request_id=... Reason: /path".
+_REFUSAL = re.compile(r"(?:WARNING|ERROR) django\.request request_id=\S+ ([^:]+):")
+
+
+def refusals(log: Path, offset: int) -> dict[str, int]:
+    """The non-2xx answers a server logged since `offset`, by reason."""
+    with log.open("rb") as file:
+        file.seek(offset)
+        text = file.read().decode(errors="replace")
+    return dict(Counter(_REFUSAL.findall(text)))
+
+
+def refusals_lines(cells: list[dict]) -> list[str]:
+    lines = [
+        f"- {cell['server']}, {cell['workload']} at {cell['concurrency']}: "
+        + ", ".join(f"{reason}: {count}" for reason, count in cell["refusals"].items())
+        for cell in cells
+        if cell.get("refusals")
+    ]
+    if not lines:
+        return []
+    return ["Non-2xx answers by reason, from the server's log:", "", *lines, ""]
 
 
 def errors(cell: dict) -> str:
