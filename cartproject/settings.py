@@ -172,12 +172,15 @@ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
 # for probes and fast refusals. A request that finds every slot taken waits
 # for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
 # holder has waited DATABASE_STALL_AFTER seconds for the server (stalled, not
-# busy: a loaded server answers each round trip well within a second).
+# busy: a loaded server answers each round trip in milliseconds, a lock wait
+# ends by DATABASE_LOCK_TIMEOUT). While it waits, a request holds the thread
+# kept for probes, so this is also how late /healthz may answer while the
+# database stalls: half a second, within a one-second probe timeout.
 DATABASE_BULKHEAD = env_int(
     "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
 )
 DATABASE_BULKHEAD_WAIT = float(os.environ.get("DATABASE_BULKHEAD_WAIT") or 3)
-DATABASE_STALL_AFTER = float(os.environ.get("DATABASE_STALL_AFTER") or 1)
+DATABASE_STALL_AFTER = float(os.environ.get("DATABASE_STALL_AFTER") or 0.5)
 
 # DATABASE_URL leads to a pooler in transaction mode (PgBouncer): a server
 # connection changes hands between transactions, so nothing may rely on the
