@@ -144,10 +144,16 @@ def test_the_request_id_is_in_the_answer_and_every_log_line_of_the_request():
 @pytest.mark.parametrize("given", [None, "has spaces and ;", "x" * 129])
 def test_nginx_makes_a_request_id_when_the_client_gives_no_usable_one(given):
     headers = {"X-Request-ID": given} if given else {}
+    # A path Django logs (Not Found), so the replica writes a line with the id
+    # it was given; it writes no access line of its own behind nginx.
+    path = f"/no-such-page-{uuid.uuid4().hex}"
 
-    answer = call("web", "GET", "/healthz", headers=headers)
+    answer = call("web", "GET", path, headers=headers)
 
+    assert answer.status == 404
     request_id = answer.headers["X-Request-ID"]
     assert request_id != given
     assert len(request_id) == 32 and int(request_id, 16) >= 0
-    assert any(f"request_id={request_id}" in line for line in logs(*REPLICAS))
+    replica_lines = [line for line in logs(*REPLICAS) if path in line]
+    assert replica_lines
+    assert all(f"request_id={request_id}" in line for line in replica_lines)
