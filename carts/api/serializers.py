@@ -138,7 +138,7 @@ class CartLineOutput(OutputSerializer):
     @classmethod
     def render(cls, instance: CartLine) -> dict[str, Any]:
         # The fields' output, without walking them: what every add, set and
-        # read renders. tests/test_serializers.py holds it equal to
+        # read renders. tests/test_output_rendering.py holds it equal to
         # to_representation.
         return {
             "product_id": instance.product_id,
