@@ -26,11 +26,13 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 # One line per request on stdout. Behind nginx, which logs every request with
 # the same request id (docker/nginx), GUNICORN_ACCESS_LOG=0 saves its cost
-# (bench/README.md, "Lean request path").
+# (bench/README.md, "Issue 14"). Read as cartproject.settings.env_bool reads
+# every boolean setting: unset or empty keeps the default.
 accesslog = (
-    None
-    if os.environ.get("GUNICORN_ACCESS_LOG", "1").lower() in ("0", "false", "off")
-    else "-"
+    "-"
+    if os.environ.get("GUNICORN_ACCESS_LOG", "").strip().lower()
+    in {"", "1", "true", "yes", "on"}
+    else None
 )
 errorlog = "-"
 # The default format without the referer; headers (and so tokens) never appear,
