@@ -1,8 +1,9 @@
 """The floor: the cart's add and read with no framework, as a yardstick.
 
 A bare WSGI callable for `POST /cart/<user>` and `GET /cart/<user>` that runs
-exactly the service's statements (imported from carts/sql.py, which has no
-Django import) on one persistent psycopg2 connection per worker thread, and
+exactly the service's statements (imported from carts/cart/sql.py and
+carts/api/sql.py, which have no Django import; its limits from
+carts/domain/limits.py) on one persistent psycopg2 connection per worker thread, and
 answers the same JSON and ETag (carts.api.conditional.entity_tag, which needs
 no Django either). It checks the body as strictly as the service but does
 not authenticate: the service's token check is part of what it costs. With an
@@ -25,12 +26,13 @@ from decimal import Decimal
 
 import psycopg2
 
-from carts import sql
+from carts.api import sql as api_sql
 from carts.api.conditional import entity_tag
+from carts.cart import sql
+from carts.domain.limits import Limits
 
 CURRENCY = os.environ.get("CART_CURRENCY", "USD")
-MAX_QUANTITY = int(os.environ.get("CART_MAX_LINE_QUANTITY") or 1000)
-MAX_LINES = int(os.environ.get("CART_MAX_LINES") or 100)
+LIMITS = Limits.from_environment()
 SECRET = os.environ["DJANGO_SECRET_KEY"]
 TTL = timedelta(hours=24)
 CENT = Decimal("0.01")
@@ -81,7 +83,7 @@ def _add(username: str, body: bytes, key: str | None):
         return "400 Bad Request", {"error": "invalid product_id"}, None
     if type(quantity) is not int or quantity < 1:
         return "400 Bad Request", {"error": "invalid quantity"}, None
-    if quantity > MAX_QUANTITY:
+    if quantity > LIMITS.max_item_quantity:
         return "409 Conflict", {"error": "quantity_limit_exceeded"}, None
     now = datetime.now(UTC)
     params = {
@@ -89,8 +91,7 @@ def _add(username: str, body: bytes, key: str | None):
         "product_id": product_id,
         "quantity": quantity,
         "now": now,
-        "max_lines": MAX_LINES,
-        "max_quantity": MAX_QUANTITY,
+        **LIMITS.sql_params(),
         "if_match": None,
     }
     with _cursor() as cursor:
@@ -105,7 +106,7 @@ def _add(username: str, body: bytes, key: str | None):
         }
         cursor.execute("BEGIN")
         try:
-            cursor.execute(sql.IDEMPOTENCY_CLAIM, claim)
+            cursor.execute(api_sql.IDEMPOTENCY_CLAIM, claim)
             if not cursor.fetchone()[0]:
                 cursor.execute(
                     "SELECT status, body, etag FROM carts_idempotencyrecord"

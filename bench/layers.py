@@ -71,11 +71,11 @@ def _route(layer: str) -> None:
 
         view = constant_cart
     elif layer == "query":
-        from carts import selectors
         from carts.api.serializers import CartOutput
+        from carts.cart import reads
 
         def cart_read(request: HttpRequest, user_id: str) -> HttpResponse:
-            cart = selectors.cart_get(username=user_id)
+            cart = reads.cart_get(user_id=user_id)
             body = json.dumps(CartOutput.render(cart), separators=(",", ":"))
             return HttpResponse(body.encode(), content_type="application/json")
 

@@ -13,6 +13,9 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+# A pure module (no Django import): the limits' defaults, stated once.
+from carts.domain.limits import Limits
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Django's generic classes (ModelForm[Model], QuerySet[Model]) subscriptable at
@@ -83,7 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: every answer carries the request id and is counted.
-    "carts.observability.ObservabilityMiddleware",
+    "carts.api.observability.ObservabilityMiddleware",
     # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -135,12 +138,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend with a health check that saves a round trip per request.
-    DATABASES["default"]["ENGINE"] = "cartproject.postgresql"
+    DATABASES["default"]["ENGINE"] = "carts.database.postgresql"
     # Bounded waits (docs/reliability.md). libpq's own parameters; each can
     # also be set in DATABASE_URL's query string (?keepalives_idle=30).
     DATABASES["default"]["OPTIONS"] = {
         # Seconds for a new connection, authentication included (enforced by
-        # carts.db_guard). 2 s: a connection attempt lost in a network
+        # carts.database.guard). 2 s: a connection attempt lost in a network
         # partition has retried its SYN (after 1 s) before giving up.
         "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 2),
         # An idle connection whose peer vanished is found within about 25 s
@@ -167,7 +170,7 @@ DATABASE_LOCK_TIMEOUT = float(os.environ.get("DATABASE_LOCK_TIMEOUT") or 1)
 DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
     os.environ.get("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT") or 10
 )
-# The bulkhead (carts.db_guard): requests of one process using the database
+# The bulkhead (carts.database.guard): requests of one process using the database
 # at once. One fewer than gunicorn's threads, so that one thread is always free
 # for probes and fast refusals. A request that finds every slot taken waits
 # for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
@@ -292,8 +295,8 @@ SPECTACULAR_SETTINGS = {
 # The cart's own rules
 # ---------------------------------------------------------------------------
 CART_CURRENCY = os.environ.get("CART_CURRENCY", "USD")
-CART_MAX_LINE_QUANTITY = env_int("CART_MAX_LINE_QUANTITY", 1000)
-CART_MAX_LINES = env_int("CART_MAX_LINES", 100)
+CART_MAX_LINE_QUANTITY = env_int("CART_MAX_LINE_QUANTITY", Limits.max_item_quantity)
+CART_MAX_LINES = env_int("CART_MAX_LINES", Limits.max_items)
 # Staff writes to an unknown user id create that shopper and its cart; off,
 # unknown users are 404 user_not_found as in v1.
 CART_AUTO_CREATE_USERS = env_bool("CART_AUTO_CREATE_USERS", True)
@@ -327,7 +330,7 @@ CART_GRPC_GRACE = env_duration("CART_GRPC_GRACE", "25s")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "carts.observability.RequestIdLogFilter"}},
+    "filters": {"request_id": {"()": "carts.api.observability.RequestIdLogFilter"}},
     "formatters": {
         "line": {
             "format": "%(levelname)s %(name)s request_id=%(request_id)s %(message)s"

@@ -3,8 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from carts.api.observability import metrics_view
 from carts.api.urls import optional_slash
-from carts.observability import metrics_view
 
 urlpatterns = [
     # First: Django tries the patterns in order, and nearly every request is
@@ -21,5 +21,5 @@ urlpatterns = [
     *optional_slash("metrics", metrics_view, "metrics"),
 ]
 
-handler404 = "carts.api.views.json_not_found"
-handler500 = "carts.api.views.json_server_error"
+handler404 = "carts.api.errors.json_not_found"
+handler500 = "carts.api.errors.json_server_error"

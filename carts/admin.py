@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import services
+from .cart.aggregate import cart_change
 from .forms import CartItemForm
 from .models import Cart, CartItem, Product, User
 
@@ -197,11 +197,11 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
         formset: BaseInlineFormSet[Any, User, Any],
         change: bool,
     ) -> None:
-        super().save_formset(request, form, formset, change)
-        if formset.model is CartItem and (
-            formset.new_objects or formset.changed_objects or formset.deleted_objects
-        ):
-            services.carts_changed(user_ids=[form.instance.pk])
+        if formset.model is not CartItem or not formset.has_changed():
+            super().save_formset(request, form, formset, change)
+            return
+        with cart_change(user_pks=[form.instance.pk]):
+            super().save_formset(request, form, formset, change)
 
     @admin.display(description="merged into", ordering="merged_into_username")
     def merged_into(self, user: Any) -> str:  # annotated by get_queryset
@@ -234,23 +234,22 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
     def save_model(
         self, request: HttpRequest, obj: CartItem, form: Any, change: bool
     ) -> None:
-        super().save_model(request, obj, form, change)
-        # A line moved to another user changes both carts.
+        # An item moved to another user changes both carts.
         moved_from = form.initial.get("user")
-        services.carts_changed(
-            user_ids=[obj.user_id, *([moved_from] if moved_from else [])]
-        )
+        with cart_change(user_pks=[obj.user_id, *([moved_from] if moved_from else [])]):
+            super().save_model(request, obj, form, change)
 
     def delete_model(self, request: HttpRequest, obj: CartItem) -> None:
-        super().delete_model(request, obj)
-        services.carts_changed(user_ids=[obj.user_id])
+        with cart_change(user_pks=[obj.user_id]):
+            super().delete_model(request, obj)
 
     def delete_queryset(
         self, request: HttpRequest, queryset: QuerySet[CartItem]
     ) -> None:
-        user_ids = list(queryset.values_list("user_id", flat=True))
-        super().delete_queryset(request, queryset)
-        services.carts_changed(user_ids=user_ids)
+        # Outside the admin's page transaction (an action): the aggregate's
+        # own transaction holds the deletes and their record together.
+        with cart_change(user_pks=queryset.values_list("user_id", flat=True)):
+            super().delete_queryset(request, queryset)
 
 
 @admin.register(Cart)

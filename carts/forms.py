@@ -1,29 +1,26 @@
-"""The API's rules for a cart line, for the admin forms that edit one.
+"""The cart's rules for an item, for the admin forms that edit one.
 
-The API enforces them in carts.services; an operator's edit in the admin gets
-the same rules (carts.domain.rules) as form errors, so it never reaches a
-database constraint. The admin records each saved change with
-services.carts_changed, which bumps the carts' versions.
+The API enforces them in carts.cart.items; an operator's edit in the admin
+gets the same rules (carts.domain.rules) as form errors, so it never reaches a
+database constraint. The admin saves each change through the cart aggregate
+(carts.admin: carts.cart.aggregate.cart_change), which locks the carts first
+and records the change.
 """
 
 from typing import Any
 
 from django import forms
 
-from . import services
+from .cart.aggregate import carts_ensure, carts_lock
 from .domain import rules
-from .domain.errors import (
-    CartLineLimitExceeded,
-    InvalidQuantity,
-    QuantityLimitExceeded,
-)
+from .domain.errors import InvalidQuantity, ItemLimitExceeded, QuantityLimitExceeded
 from .models import CartItem
 
 
 class CartItemForm(forms.ModelForm[CartItem]):
-    """A cart line within the limits: 1..CART_MAX_LINE_QUANTITY units, an
-    active product for a new line, at most CART_MAX_LINES lines per cart.
-    One line per product comes from the model's unique constraint."""
+    """A cart item within the limits: 1..CART_MAX_LINE_QUANTITY units, an
+    active product for a new item, at most CART_MAX_LINES items per cart.
+    One item per product comes from the model's unique constraint."""
 
     class Meta:
         model = CartItem
@@ -33,7 +30,7 @@ class CartItemForm(forms.ModelForm[CartItem]):
         super().__init__(*args, **kwargs)
         # The browser checks the limits before sending; clean_quantity after.
         self.fields["quantity"].widget.attrs.update(
-            min=1, max=rules.max_line_quantity()
+            min=1, max=rules.limits().max_item_quantity
         )
 
     def clean_quantity(self) -> int:
@@ -56,12 +53,15 @@ class CartItemForm(forms.ModelForm[CartItem]):
             )
         user = cleaned_data.get("user")
         if user and (self.instance._state.adding or "user" in self.changed_data):
-            # Counted under the cart's lock, as the API's writes count: the
+            # Counted under the carts' lock, as the API's writes count: the
             # admin's page is one transaction, so the count holds until saved.
-            services.cart_lock(user_id=user.pk)
-            limit = rules.max_lines()
-            if CartItem.objects.filter(user=user).count() >= limit:
-                raise forms.ValidationError(
-                    str(CartLineLimitExceeded(limit=limit)), code="line_limit"
-                )
+            # An item moved between carts locks both, in the aggregate's order.
+            moved_from = self.initial.get("user")
+            carts = [user.pk, *([moved_from] if moved_from else [])]
+            carts_ensure(user_pks=carts)
+            carts_lock(user_pks=carts)
+            try:
+                rules.check_room_for_item(CartItem.objects.filter(user=user).count())
+            except ItemLimitExceeded as error:
+                raise forms.ValidationError(str(error), code="line_limit") from None
         return cleaned_data

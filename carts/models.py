@@ -44,8 +44,8 @@ class Product(models.Model):
 
 
 class CartItem(models.Model):
-    """One line of a user's cart. The API writes through carts.services, the
-    admin through carts.forms.CartItemForm, which checks the same rules."""
+    """One item of a user's cart: a product and its quantity. Written only by
+    the cart core (carts.cart); the admin's forms check the same rules."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="cart_items")
     product = models.ForeignKey(
@@ -117,7 +117,7 @@ class Cart(models.Model):
 
 class IdempotencyRecord(models.Model):
     """The answer to a request sent with an Idempotency-Key, kept so that a
-    retry gets it again instead of changing the cart twice (carts.idempotency).
+    retry gets it again instead of changing the cart twice (carts.api.idempotency).
 
     Keyed by (caller, key): the caller's own keys, never another's. Stored in
     the transaction of the change it answers; `status` is NULL only inside

@@ -24,8 +24,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from carts import sql  # noqa: E402
 from carts.auth.authentication import _TOKEN_USER_SQL  # noqa: E402
+from carts.cart import sql  # noqa: E402
+from carts.domain.limits import Limits  # noqa: E402
 
 SEED = """
     INSERT INTO carts_user (username, password, is_superuser, first_name,
@@ -47,8 +48,7 @@ PARAMS: dict[str, Any] = {
     "product_id": "L9ECAV7KIM",
     "quantity": 1,
     "now": timezone.now(),
-    "max_lines": 100,
-    "max_quantity": 1000,
+    **Limits().sql_params(),
     "key": "example-token-key-of-40-characters-xxxx",
 }
 

@@ -5,15 +5,15 @@ from datetime import timedelta
 from django.utils import timezone
 
 from carts.admin import CartAdmin
+from carts.cart.owners import NewOwner, owner_cart_ensure
 from carts.models import Cart, CartItem, User
-from carts.owners import NewOwner, owner_cart_ensure
 
 from .test_admin import queries_for, user_change_data
 
 
 def cart_owner(username: str, *, guest=False, quantity=1, age_days=0) -> User:
     kind = NewOwner.GUEST if guest else NewOwner.SHOPPER
-    user = User.objects.get(pk=owner_cart_ensure(username=username, new_owner=kind))
+    user = User.objects.get(pk=owner_cart_ensure(user_id=username, new_owner=kind))
     CartItem.objects.create(user=user, product_id="L9ECAV7KIM", quantity=quantity)
     Cart.objects.filter(user=user).update(
         updated_at=timezone.now() - timedelta(days=age_days)

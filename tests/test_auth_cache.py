@@ -14,6 +14,7 @@ from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
+from carts.auth.token_cache import auth_cache
 from devtools.liveservice import Gunicorn
 
 from .conftest import database_url_for_tests
@@ -61,7 +62,7 @@ def test_the_cache_can_be_switched_off(alice, settings):
     try:
         assert request_cart(alice) == 200
 
-        assert connection.auth_cache() is None
+        assert auth_cache(connection) is None
         with CaptureQueriesContext(connection) as queries:
             assert request_cart(alice) == 200
         assert len(queries) == 2  # the token lookup and the cart's statement
@@ -102,12 +103,12 @@ def test_changes_in_this_process_empty_the_cache_before_they_commit(alice, staff
 def test_nothing_is_cached_inside_a_transaction(alice):
     assert request_cart(alice) == 200
     with transaction.atomic():
-        assert connection.auth_cache() is None
+        assert auth_cache(connection) is None
 
 
 def test_without_the_triggers_nothing_is_cached(alice):
     assert request_cart(alice) == 200
-    assert connection.auth_cache() is not None
+    assert auth_cache(connection) is not None
 
     # Migration 0002 backwards: the triggers go, and their last notice tells
     # every listener (later migrations depend on 0002, so run its SQL alone).
@@ -115,16 +116,16 @@ def test_without_the_triggers_nothing_is_cached(alice):
         cursor.execute(auth_change_notifications.BACKWARD)
     try:
         # The migration told every listener, this connection included.
-        assert connection.auth_cache() is None
+        assert auth_cache(connection) is None
         connection.close()
         assert request_cart(alice) == 200
-        assert connection.auth_cache() is None  # a new connection checks
+        assert auth_cache(connection) is None  # a new connection checks
     finally:
         with connection.cursor() as cursor:
             cursor.execute(auth_change_notifications.FORWARD)
     connection.close()
     assert request_cart(alice) == 200
-    assert connection.auth_cache() is not None
+    assert auth_cache(connection) is not None
 
 
 # The real service in another process, with one connection (1 worker, 1

@@ -69,9 +69,9 @@ def test_readyz_is_200_when_database_is_migrated(db):
 def test_readyz_is_503_when_a_migration_is_not_applied(db, monkeypatch):
     from django.db.migrations.recorder import MigrationRecorder
 
-    from carts import selectors
+    from carts.database import readiness
 
-    monkeypatch.setattr(selectors, "_migrations_applied", False)
+    monkeypatch.setattr(readiness, "_migrations_applied", False)
     MigrationRecorder.Migration.objects.filter(app="carts").delete()
 
     response = APIClient(raise_request_exception=False).get("/readyz")

@@ -1,4 +1,4 @@
-"""The bounds on waits for the database and the bulkhead (carts.db_guard), in
+"""The bounds on waits for the database and the bulkhead (carts.database.guard), in
 this process on the test database; tests/test_database_faults.py shows them
 in gunicorn against real faults."""
 
@@ -10,8 +10,8 @@ import pytest
 from django.db import OperationalError, connection
 
 from cartproject import settings as project_settings
-from carts import db_guard
-from carts.db_guard import Bulkhead, DatabaseBusy, _ThreadState, database_call
+from carts.database import guard as db_guard
+from carts.database.guard import Bulkhead, DatabaseBusy, _ThreadState, database_call
 
 from .conftest import database_url_for_tests, error_codes
 

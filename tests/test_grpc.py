@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from carts.cart.owners import NewOwner, owner_cart_ensure
 from carts.grpc.cart_pb2 import (
     AddItemRequest,
     Cart,
@@ -31,7 +32,6 @@ from carts.grpc.cart_pb2 import (
 from carts.models import Cart as CartRow
 from carts.models import CartItem as CartLine
 from carts.models import Product, User
-from carts.owners import NewOwner, owner_cart_ensure
 from devtools.liveservice import ROOT, GrpcServer
 from devtools.pgcluster import free_port
 
@@ -192,7 +192,7 @@ def test_an_add_past_the_quantity_limit_is_refused_and_changes_nothing(server, c
 
 def test_a_new_line_past_the_line_limit_is_refused(server, catalog):
     user_id = session_id()
-    owner_cart_ensure(username=user_id, new_owner=NewOwner.GUEST)
+    owner_cart_ensure(user_id=user_id, new_owner=NewOwner.GUEST)
     products = Product.objects.bulk_create(
         Product(id=f"P{number:03}", name=f"Product {number}", price="1.00")
         for number in range(100)

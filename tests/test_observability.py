@@ -8,8 +8,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+from carts.api.observability import RequestIdLogFilter
 from carts.auth.token_cache import reaches_server_directly
-from carts.observability import RequestIdLogFilter
 
 from .test_production_settings import run_python
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from carts.cart.owners import NewOwner, owner_cart_ensure
 from carts.models import Cart, CartItem, User
-from carts.owners import NewOwner, owner_cart_ensure
 
 from .conftest import cart_lines, database_url_for_tests
 
@@ -25,7 +25,7 @@ DAY = timedelta(days=1)
 def owner(username: str, *, guest: bool = False, lines: int = 1, age=DAY * 0):
     """A user with a cart of `lines` lines, last changed `age` ago."""
     kind = NewOwner.GUEST if guest else NewOwner.SHOPPER
-    user_id = owner_cart_ensure(username=username, new_owner=kind)
+    user_id = owner_cart_ensure(user_id=username, new_owner=kind)
     Token.objects.get_or_create(user_id=user_id)
     for product_id in ["L9ECAV7KIM", "OLJCESPC7Z"][:lines]:
         CartItem.objects.create(user_id=user_id, product_id=product_id, quantity=2)

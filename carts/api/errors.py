@@ -2,7 +2,7 @@
 drf-standardized-errors renders in the API's one error shape."""
 
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.utils.log import log_response
 from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import status
@@ -10,8 +10,8 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from ..domain.errors import CartError, ErrorKind, PreconditionFailed
-from ..observability import DATABASE_ERRORS
 from .conditional import cart_etag
+from .observability import DATABASE_ERRORS
 
 # Each kind of domain error as an HTTP status; the code is the domain's.
 HTTP_STATUS = {
@@ -92,3 +92,14 @@ def json_error(status_code: int, code: str, detail: str) -> JsonResponse:
         },
         status=status_code,
     )
+
+
+def json_not_found(
+    request: HttpRequest, exception: Exception | None = None
+) -> JsonResponse:
+    """Django's 404 for paths outside the API, in the API's error shape."""
+    return json_error(404, "not_found", "Not found.")
+
+
+def json_server_error(request: HttpRequest) -> JsonResponse:
+    return json_error(500, "error", "Server Error (500)")

@@ -1,18 +1,36 @@
-"""The Idempotency-Key header (API.md v2, "Safe retries"): its syntax, what
-makes two requests the same, and answers as stored and replayed
-(carts.idempotency runs them once)."""
+"""Safe retries (API.md v2, "Safe retries: Idempotency-Key"): the header's
+syntax, what makes two requests the same, and answers stored and replayed.
+
+A request sent with a key runs once: in one transaction it claims the key
+(carts/api/sql.py: INSERT ... ON CONFLICT), makes its change and stores its
+answer. A repeat waits on the claim until the first commits and gets the
+stored answer, or, past the connection's lock_timeout (DATABASE_LOCK_TIMEOUT),
+IdempotencyKeyInUse. An error rolls the claim back with the change: nothing is
+stored, a retry runs again.
+"""
 
 import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from .. import idempotency
-from ..domain.errors import InvalidIdempotencyKey
+from ..domain.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from ..models import IdempotencyRecord
+from . import sql
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]{1,255}")
 # An sf-string (RFC 8941): printable ASCII in quotes, \" and \\ escaped.
@@ -64,16 +82,14 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
     if key is None:
         return respond()
 
-    def run() -> idempotency.Answer:
+    def run() -> Answer:
         response = respond()
         body = (
             "" if response.data is None else json.dumps(response.data, cls=JSONEncoder)
         )
-        return idempotency.Answer(
-            response.status_code, body, response.headers.get("ETag", "")
-        )
+        return Answer(response.status_code, body, response.headers.get("ETag", ""))
 
-    answer, replayed = idempotency.answer_once(
+    answer, replayed = answer_once(
         caller_id=request.user.pk,  # type: ignore[arg-type]  # authenticated: saved
         key=key,
         request_hash=request_hash(request),
@@ -84,3 +100,69 @@ def respond_once(request: Request, respond: Callable[[], Response]) -> Response:
         headers["Idempotent-Replayed"] = "true"
     data = json.loads(answer.body) if answer.body else None
     return Response(data, status=answer.status, headers=headers)
+
+
+# PostgreSQL's "lock_not_available": lock_timeout ran out.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An answer as stored: status, JSON body as text ("" for none), ETag."""
+
+    status: int
+    body: str
+    etag: str
+
+
+def answer_once(
+    *, caller_id: int, key: str, request_hash: str, run: Callable[[], Answer]
+) -> tuple[Answer, bool]:
+    """`run`'s answer, run at most once per (caller, key) within
+    CART_IDEMPOTENCY_TTL: (the answer, whether it is a replay).
+    IdempotencyKeyReused when the key was used for another request."""
+    with transaction.atomic():
+        if not _claim(caller_id, key, request_hash):
+            return _stored(caller_id, key, request_hash), True
+        answer = run()
+        IdempotencyRecord.objects.filter(caller_id=caller_id, key=key).update(
+            status=answer.status, body=answer.body, etag=answer.etag
+        )
+    return answer, False
+
+
+def _claim(caller_id: int, key: str, request_hash: str) -> bool:
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "caller": caller_id,
+        "key": key,
+        "request_hash": request_hash,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "expired_before": connection.ops.adapt_datetimefield_value(
+            now - timedelta(seconds=settings.CART_IDEMPOTENCY_TTL)
+        ),
+    }
+    with connection.cursor() as cursor:
+        try:
+            cursor.execute(sql.IDEMPOTENCY_CLAIM, params)
+        except OperationalError as error:
+            if getattr(error.__cause__, "pgcode", None) == _LOCK_NOT_AVAILABLE:
+                raise IdempotencyKeyInUse() from None
+            raise
+        return cursor.fetchone() is not None
+
+
+def _stored(caller_id: int, key: str, request_hash: str) -> Answer:
+    record = (
+        IdempotencyRecord.objects.filter(caller_id=caller_id, key=key)
+        .values_list("request_hash", "status", "body", "etag")
+        .first()
+    )
+    if record is None:  # purged since the claim saw it: the key is free again
+        raise IdempotencyKeyInUse()
+    stored_hash, status, body, etag = record
+    if stored_hash != request_hash:
+        raise IdempotencyKeyReused()
+    if status is None:  # claimed, not yet answered: the first is still running
+        raise IdempotencyKeyInUse()
+    return Answer(status, body, etag)

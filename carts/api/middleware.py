@@ -4,7 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from ..db_guard import database_call
+from ..database.guard import database_call
 from .errors import json_error
 
 
@@ -36,7 +36,7 @@ class RequestSizeLimitMiddleware:
 
 
 class DatabaseCallMiddleware:
-    """Each request is one database call (carts.db_guard): it takes a slot of
+    """Each request is one database call (carts.database.guard): it takes a slot of
     the bulkhead at its first use of the database, or is refused with 503."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]):

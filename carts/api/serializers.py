@@ -8,11 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
-from ..domain.cart import CENT, Cart, CartLine
+from ..domain.cart import CENT, CartContents, Item
 
 PRODUCT_ID_MAX_LENGTH = 64
 
@@ -128,7 +128,9 @@ def _decimal_string(value: Decimal) -> str:
     return f"{value.quantize(CENT):f}"
 
 
-class CartLineOutput(OutputSerializer):
+# The OpenAPI component keeps its published name (v1 called an item a line).
+@extend_schema_serializer(component_name="CartLineOutput")
+class CartItemOutput(OutputSerializer):
     product_id = serializers.CharField()
     name = serializers.CharField()
     quantity = serializers.IntegerField()
@@ -136,7 +138,7 @@ class CartLineOutput(OutputSerializer):
     line_total = serializers.DecimalField(max_digits=None, decimal_places=2)
 
     @classmethod
-    def render(cls, instance: CartLine) -> dict[str, Any]:
+    def render(cls, instance: Item) -> dict[str, Any]:
         # The fields' output, without walking them: what every add, set and
         # read renders. tests/test_output_rendering.py holds it equal to
         # to_representation.
@@ -162,17 +164,17 @@ class CurrencyField(serializers.Field[str, str, str, Any]):
 
 class CartOutput(OutputSerializer):
     user_id = serializers.CharField()
-    items = CartLineOutput(many=True)
+    items = CartItemOutput(many=True)
     total_quantity = serializers.IntegerField()
     subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
     currency = CurrencyField()
 
     @classmethod
-    def render(cls, instance: Cart) -> dict[str, Any]:
-        # As CartLineOutput.render.
+    def render(cls, instance: CartContents) -> dict[str, Any]:
+        # As CartItemOutput.render.
         return {
             "user_id": instance.user_id,
-            "items": [CartLineOutput.render(line) for line in instance.items],
+            "items": [CartItemOutput.render(item) for item in instance.items],
             "total_quantity": instance.total_quantity,
             "subtotal": _decimal_string(instance.subtotal),
             "currency": settings.CART_CURRENCY,

@@ -24,7 +24,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from ..observability import THROTTLED_REQUESTS
+from .observability import THROTTLED_REQUESTS
 
 if TYPE_CHECKING:  # DRF's settings import this module: no import cycle at run time
     from rest_framework.request import Request

@@ -3,7 +3,7 @@ from typing import Any
 
 from django.urls import URLPattern, path, register_converter
 
-from . import views
+from . import health, views
 
 
 class IdConverter:
@@ -50,6 +50,12 @@ urlpatterns = [
     *optional_slash(
         "products/<id:product_id>", views.ProductDetailView.as_view(), "product-detail"
     ),
-    *optional_slash("healthz", views.HealthView.as_view(), "healthz"),
-    *optional_slash("readyz", views.ReadyView.as_view(), "readyz"),
+    *optional_slash("healthz", health.HealthView.as_view(), "healthz"),
+    *optional_slash("readyz", health.ReadyView.as_view(), "readyz"),
 ]
+
+# Where the API's paths begin ("/cart/", "/products", ...): cartproject.lean
+# sends token requests to these through its lean handler.
+API_PATH_PREFIXES = tuple(
+    sorted({"/" + str(pattern.pattern).split("<")[0] for pattern in urlpatterns})
+)

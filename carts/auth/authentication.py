@@ -7,18 +7,27 @@ from django.db import connection
 from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from prometheus_client import Counter
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
-from .. import sql
 from ..models import User
-from ..observability import TOKEN_CACHE_LOOKUPS
-from .token_cache import invalidate_auth_caches
+from .token_cache import auth_cache, invalidate_auth_caches
 
-_FIELDS = User._meta.concrete_fields
-_TOKEN_USER_SQL = sql.TOKEN_USER_SQL.format(
-    columns=", ".join(f"u.{field.column}" for field in _FIELDS)
+TOKEN_CACHE_LOOKUPS = Counter(
+    "cart_token_cache_lookups",
+    "Token checks, by where the answer came from: the connection's cache "
+    "(hit), the database with a cache (miss), the database without one (off).",
+    ["result"],
+)
+
+# The user a token belongs to, every concrete field of the user in order.
+_TOKEN_USER_SQL = """
+    SELECT {columns} FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
+    WHERE t.key = %(key)s
+""".format(
+    columns=", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)
 )
 
 
@@ -43,9 +52,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return super().authenticate(_AuthorizationHeader(request))  # type: ignore[arg-type]
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        # Only connections with a TokenCacheConnection have a cache.
-        auth_cache = getattr(connection, "auth_cache", None)
-        cache = auth_cache() if auth_cache else None
+        cache = auth_cache(connection)
         row = cache.get(key) if cache is not None else None
         TOKEN_CACHE_LOOKUPS.labels(
             "off" if cache is None else "miss" if row is None else "hit"

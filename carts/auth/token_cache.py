@@ -7,26 +7,26 @@ LISTENs on it from the moment it is opened and keeps its own small cache
 has arrived, so a cached entry never outlives a committed change by more than
 the notification's delivery (bench/README.md, "Revocation").
 
-The database backend (cartproject.postgresql) mixes TokenCacheConnection into
-its connection class; carts.auth.authentication reads through `auth_cache()`.
+The cache is a listener of carts.database.notifications, registered when
+the app is ready (carts.apps): the backend tells it of every new connection
+and hands it the channel's notifications; carts.auth.authentication reads
+through `auth_cache(connection)`.
 """
 
 import ipaddress
 import logging
 import os
-import select
 import socket
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import psycopg2
 from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
-if TYPE_CHECKING:
-    # What the mixin is mixed into, for the type checker only.
-    from django.db.backends.postgresql.base import DatabaseWrapper as _Connection
-else:
-    _Connection = object
+from ..database import notifications
 
 AUTH_CHANNEL = "carts_auth_changed"
 # The payload migration carts 0002 sends when it drops the triggers.
@@ -107,90 +107,60 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return getattr(address, "ipv4_mapped", None) or address
 
 
-class TokenCacheConnection(_Connection):
-    """The cache's half of a PostgreSQL DatabaseWrapper (a mixin)."""
+# Each connection's cache: None when it cannot be trusted (no triggers, a
+# pooler in between, switched off); a new connection's replaces the old one's.
+_caches: WeakKeyDictionary[BaseDatabaseWrapper, LRUCache | None] = WeakKeyDictionary()
 
-    _auth_cache: LRUCache | None = None
 
-    def init_connection_state(self) -> None:
-        super().init_connection_state()
+class TokenCacheListener:
+    """The cache's side of the connection: set up when it opens, emptied by
+    the channel's notifications."""
+
+    channel = AUTH_CHANNEL
+
+    def connected(self, wrapper: BaseDatabaseWrapper, cursor: Any) -> bool:
         # A new connection has missed every notification sent before its
         # LISTEN, so it starts with an empty cache; none at all when the
         # triggers are missing (migrations not applied yet) or when switched off.
-        self._auth_cache = None
+        _caches[wrapper] = None
         if not settings.CART_TOKEN_CACHE:
-            return
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*), host(inet_server_addr()), inet_server_port() "
-                "FROM pg_trigger "
-                "WHERE tgname IN %s AND tgenabled IN ('O', 'A') AND NOT tgisinternal",
-                [AUTH_TRIGGERS],
-            )
-            triggers, server_host, server_port = cursor.fetchone()
-            usable = triggers == len(AUTH_TRIGGERS) and reaches_server_directly(
-                self.connection, server_host, server_port
-            )
-            if usable:
-                cursor.execute(f"LISTEN {AUTH_CHANNEL}")
-        if not self.get_autocommit():
-            self.connection.commit()
-        self._auth_cache = LRUCache() if usable else None
-
-    def _close(self) -> None:
-        self._auth_cache = None
-        super()._close()  # type: ignore[misc]  # Django's, undeclared in the stubs
-
-    def auth_cache(self) -> LRUCache | None:
-        """This connection's cache, emptied of anything a notification received
-        so far may have changed; None when it cannot be trusted: no triggers,
-        a connection in doubt, or inside a transaction (notifications wait
-        for its end). Connects first, as a query would, so that what the
-        caller reads next may go into the cache."""
-        if self.in_atomic_block:
-            return None
-        self.close_if_health_check_failed()
-        self.ensure_connection()
-        cache = self._auth_cache
-        if cache is None or not self.drain():
-            return None
-        if cache.generation != _generation:
-            cache.clear()
-            cache.generation = _generation
-        return self._auth_cache  # None if the triggers went away
-
-    def drain(self) -> bool:
-        """Read what the server sent on the idle connection; False if there is
-        anything else than notifications (an error, the end of the connection)."""
-        connection = self.connection
-        try:
-            if connection is None or connection.closed:
-                return False
-            if self._socket_is_quiet():
-                quiet = True
-            else:
-                # Moves notifications to connection.notifies, and a message
-                # such as the server's FATAL goodbye to connection.notices.
-                notices = connection.notices
-                count, last = len(notices), notices[-1] if notices else None
-                connection.poll()
-                quiet = (
-                    len(notices) == count
-                    and (notices[-1] if notices else None) is last
-                    and self._socket_is_quiet()
-                )
-        except psycopg2.Error:
             return False
-        if connection.notifies:
-            closed = any(n.payload == AUTH_CHANNEL_CLOSED for n in connection.notifies)
-            connection.notifies.clear()
-            if self._auth_cache is not None:
-                self._auth_cache.clear()
-                if closed:
-                    self._auth_cache = None
-        return quiet
+        cursor.execute(
+            "SELECT count(*), host(inet_server_addr()), inet_server_port() "
+            "FROM pg_trigger "
+            "WHERE tgname IN %s AND tgenabled IN ('O', 'A') AND NOT tgisinternal",
+            [AUTH_TRIGGERS],
+        )
+        triggers, server_host, server_port = cursor.fetchone()
+        usable = triggers == len(AUTH_TRIGGERS) and reaches_server_directly(
+            wrapper.connection, server_host, server_port
+        )
+        _caches[wrapper] = LRUCache() if usable else None
+        return usable
 
-    def _socket_is_quiet(self) -> bool:
-        poller = select.poll()
-        poller.register(self.connection.fileno(), select.POLLIN)
-        return not poller.poll(0)
+    def notified(self, wrapper: BaseDatabaseWrapper, payloads: list[str]) -> None:
+        cache = _caches.get(wrapper)
+        if cache is not None:
+            cache.clear()
+            if AUTH_CHANNEL_CLOSED in payloads:
+                _caches[wrapper] = None
+
+
+def auth_cache(wrapper: BaseDatabaseWrapper) -> LRUCache | None:
+    """The connection's cache, emptied of anything a notification received so
+    far may have changed; None when it cannot be trusted: no triggers, a
+    connection in doubt, inside a transaction (notifications wait for its
+    end), or a database other than PostgreSQL. Connects first, as a query
+    would, so that what the caller reads next may go into the cache."""
+    if wrapper.vendor != "postgresql" or wrapper.in_atomic_block:
+        return None
+    wrapper = connections[wrapper.alias]  # this thread's, not django.db's proxy
+    wrapper.close_if_health_check_failed()
+    wrapper.ensure_connection()
+    if _caches.get(wrapper) is None or not notifications.drain(wrapper):
+        return None
+    cache = _caches.get(wrapper)  # None if the triggers went away
+    if cache is not None and cache.generation != _generation:
+        cache.clear()
+        cache.generation = _generation
+    return cache

@@ -1,4 +1,4 @@
-"""The cart as the interfaces see it: value objects, no persistence."""
+"""What a cart holds, as every interface shows it: values, no persistence."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -12,7 +12,10 @@ def money(value: object) -> Decimal:
 
 
 @dataclass(frozen=True, slots=True)
-class CartLine:
+class Item:
+    """One product's entry in a cart (a `CartItem` row, an element of the
+    API's `items`)."""
+
     product_id: str
     name: str
     quantity: int
@@ -24,15 +27,17 @@ class CartLine:
 
 
 @dataclass(frozen=True, slots=True)
-class Cart:
+class CartContents:
+    """A cart at one version: its items in add order."""
+
     user_id: str
-    items: list[CartLine] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     version: int = 0  # bumped by every change; 0: no cart row yet
 
     @property
     def total_quantity(self) -> int:
-        return sum(line.quantity for line in self.items)
+        return sum(item.quantity for item in self.items)
 
     @property
     def subtotal(self) -> Decimal:
-        return sum((line.line_total for line in self.items), Decimal("0.00"))
+        return sum((item.line_total for item in self.items), Decimal("0.00"))

@@ -42,7 +42,7 @@ class UserNotFound(CartError):
     message = "User '{user_id}' does not exist."
 
 
-class LineNotFound(CartError):
+class ItemNotFound(CartError):
     kind = ErrorKind.NOT_FOUND
     code = "line_not_found"
     message = "Product '{product_id}' is not in the cart."
@@ -60,7 +60,7 @@ class QuantityLimitExceeded(CartError):
     message = "A cart line may hold at most {limit} units."
 
 
-class CartLineLimitExceeded(CartError):
+class ItemLimitExceeded(CartError):
     kind = ErrorKind.LIMIT
     code = "cart_line_limit_exceeded"
     message = "A cart may hold at most {limit} lines."

@@ -1,5 +1,5 @@
 """The cart's rules, stated once: every writer (REST, gRPC, admin, commands)
-checks them here or runs SQL that takes its limits from here."""
+checks them here, or runs SQL whose limits come from here (`limits()`)."""
 
 from dataclasses import dataclass, field
 from enum import Enum
@@ -9,27 +9,46 @@ from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
-from .errors import InvalidQuantity, InvalidUserId, QuantityLimitExceeded
+from .errors import (
+    InvalidQuantity,
+    InvalidUserId,
+    ItemLimitExceeded,
+    QuantityLimitExceeded,
+)
+from .limits import Limits
 
 USERNAME_MAX_LENGTH = 150
 _username_validator = UnicodeUsernameValidator()
 
 
-def max_line_quantity() -> int:
-    return settings.CART_MAX_LINE_QUANTITY
-
-
-def max_lines() -> int:
-    return settings.CART_MAX_LINES
+def limits() -> Limits:
+    """The deployment's limits (CART_MAX_LINE_QUANTITY, CART_MAX_LINES)."""
+    return Limits(settings.CART_MAX_LINE_QUANTITY, settings.CART_MAX_LINES)
 
 
 def check_quantity(quantity: int) -> None:
-    """A write names at least one unit; a line never holds more than
+    """A write names at least one unit; an item never holds more than
     CART_MAX_LINE_QUANTITY units."""
     if quantity < 1:
         raise InvalidQuantity(quantity=quantity)
-    if quantity > max_line_quantity():
-        raise QuantityLimitExceeded(limit=max_line_quantity())
+    if quantity > limits().max_item_quantity:
+        raise QuantityLimitExceeded(limit=limits().max_item_quantity)
+
+
+def check_added_quantity(held: int, added: int) -> None:
+    """Adding `added` units to an item holding `held` stays within the limit."""
+    if held + added > limits().max_item_quantity:
+        raise QuantityLimitExceeded(limit=limits().max_item_quantity)
+
+
+def has_room_for_item(item_count: int) -> bool:
+    """Whether a cart of `item_count` items may take a new product."""
+    return item_count < limits().max_items
+
+
+def check_room_for_item(item_count: int) -> None:
+    if not has_room_for_item(item_count):
+        raise ItemLimitExceeded(limit=limits().max_items)
 
 
 def check_user_id(user_id: str) -> None:
@@ -49,10 +68,10 @@ class MergeMode(Enum):
 
 @dataclass
 class MergePlan:
-    """What a merge writes and what it tells the caller: every guest line is in
-    `merged` or `dropped`; `clamped` lists merged lines cut to the limit."""
+    """What a merge writes and what it tells the caller: every guest item is in
+    `merged` or `dropped`; `clamped` lists merged items cut to the limit."""
 
-    lines: dict[str, int] = field(default_factory=dict)  # product -> new quantity
+    items: dict[str, int] = field(default_factory=dict)  # product -> new quantity
     merged: list[dict[str, Any]] = field(default_factory=list)
     clamped: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[dict[str, Any]] = field(default_factory=list)
@@ -60,18 +79,19 @@ class MergePlan:
 
 def plan_merge(
     *,
-    guest_lines: list[tuple[str, int, bool]],
-    target_lines: dict[str, int],
+    guest_items: list[tuple[str, int, bool]],
+    target_items: dict[str, int],
     mode: MergeMode,
 ) -> MergePlan:
-    """Where each guest line (product, quantity, product active), oldest first,
-    goes in a cart holding `target_lines`: merged into the product's line (by
-    `mode`, cut at the quantity limit), new while the line limit allows,
+    """Where each guest item (product, quantity, product active), oldest first,
+    goes in a cart holding `target_items`: merged into the product's item (by
+    `mode`, cut at the quantity limit), new while the item limit allows,
     dropped otherwise or when the product is no longer sold."""
     plan = MergePlan()
-    line_count = len(target_lines)
-    for product_id, quantity, active in guest_lines:
-        existing = target_lines.get(product_id)
+    item_count = len(target_items)
+    max_quantity = limits().max_item_quantity
+    for product_id, quantity, active in guest_items:
+        existing = target_items.get(product_id)
         if not active:
             plan.dropped.append(
                 {
@@ -82,7 +102,7 @@ def plan_merge(
             )
             continue
         if existing is None:
-            if line_count >= max_lines():
+            if not has_room_for_item(item_count):
                 plan.dropped.append(
                     {
                         "product_id": product_id,
@@ -91,14 +111,14 @@ def plan_merge(
                     }
                 )
                 continue
-            line_count += 1
+            item_count += 1
             requested = quantity
         elif mode is MergeMode.SUM:
             requested = existing + quantity
         else:
             requested = max(existing, quantity)
-        applied = min(requested, max_line_quantity())
-        plan.lines[product_id] = applied
+        applied = min(requested, max_quantity)
+        plan.items[product_id] = applied
         plan.merged.append({"product_id": product_id, "quantity": quantity})
         if applied < requested:
             plan.clamped.append(

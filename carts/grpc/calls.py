@@ -1,7 +1,7 @@
 """What every unary call goes through, as Django's request handling does for
 HTTP: database connections checked before and after (close_old_connections,
 as on request_started/finished), the call as one unit of work on the database
-(carts.db_guard: a bulkhead slot, bounded waits), errors answered as status
+(carts.database.guard: a bulkhead slot, bounded waits), errors answered as status
 codes (carts.grpc.status), and one access log line.
 
 The access log (logger `carts.grpc.access`), like gunicorn's:
@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from django.db import close_old_connections
 
-from ..db_guard import database_call
+from ..database.guard import database_call
 from .status import abort, status_for
 
 access_log = logging.getLogger("carts.grpc.access")

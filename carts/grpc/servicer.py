@@ -6,9 +6,9 @@ Online Boutique session id), which manage.py purge_carts expires when stale.
 
 import grpc
 
-from .. import selectors, services
+from ..cart import items, reads
+from ..cart.owners import NewOwner, new_owner_for
 from ..domain.errors import CartError, ErrorKind
-from ..owners import NewOwner, new_owner_for
 from . import cart_pb2, cart_pb2_grpc
 
 SERVICE_NAME = cart_pb2.DESCRIPTOR.services_by_name["CartService"].full_name
@@ -32,8 +32,8 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
             raise FieldRequired(field="user_id")
         if not request.item.product_id:
             raise FieldRequired(field="item.product_id")
-        services.cart_item_add(
-            username=request.user_id,
+        items.cart_item_add(
+            user_id=request.user_id,
             product_id=request.item.product_id,
             quantity=request.item.quantity,
             new_owner=new_owner_for(staff=True, kind=NewOwner.GUEST),
@@ -43,20 +43,20 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
     def GetCart(
         self, request: cart_pb2.GetCartRequest, context: grpc.ServicerContext
     ) -> cart_pb2.Cart:
-        cart = selectors.cart_get(username=request.user_id)
+        cart = reads.cart_get(user_id=request.user_id)
         if not cart.items:
             # Online Boutique's own cart service answers an empty cart so.
             return cart_pb2.Cart()
         return cart_pb2.Cart(
             user_id=cart.user_id,
             items=[
-                cart_pb2.CartItem(product_id=line.product_id, quantity=line.quantity)
-                for line in cart.items
+                cart_pb2.CartItem(product_id=item.product_id, quantity=item.quantity)
+                for item in cart.items
             ],
         )
 
     def EmptyCart(
         self, request: cart_pb2.EmptyCartRequest, context: grpc.ServicerContext
     ) -> cart_pb2.Empty:
-        services.cart_clear(username=request.user_id, user_known=False)
+        items.cart_clear(user_id=request.user_id, user_known=False)
         return cart_pb2.Empty()

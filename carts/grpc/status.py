@@ -20,6 +20,10 @@ GRPC_STATUS = {
     # Not ABORTED: that tells a client to retry, and a retry meets the same
     # state (a guest cart already merged into another cart).
     ErrorKind.CONFLICT: grpc.StatusCode.FAILED_PRECONDITION,
+    # The cart's version is not the one named: neither kind is raised by the
+    # three calls today, but every kind has its status.
+    ErrorKind.PRECONDITION: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.REUSED: grpc.StatusCode.ALREADY_EXISTS,
 }
 
 ERROR_CODE_KEY = "error-code"

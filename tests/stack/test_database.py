@@ -114,7 +114,7 @@ def test_300_concurrent_requests_through_nginx_all_complete(staff_token, shopper
 
 
 def test_every_server_connection_of_pgbouncer_carries_the_services_bounds():
-    """A replica's own SETs (cartproject.postgresql) reach only the server
+    """A replica's own SETs (carts.database.postgresql) reach only the server
     connection its first transaction borrowed; PgBouncer's connect_query
     gives every server connection the same bounds."""
     barrier = threading.Barrier(25)

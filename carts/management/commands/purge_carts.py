@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from carts.purge import carts_purge
+from carts.cart.expiry import carts_purge
 
 
 class Command(BaseCommand):

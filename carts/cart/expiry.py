@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from .auth.token_cache import invalidate_auth_caches
-from .models import Cart, CartItem, IdempotencyRecord, User
+from ..auth.token_cache import invalidate_auth_caches
+from ..models import Cart, CartItem, IdempotencyRecord, User
+from .aggregate import carts_record_change
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,11 @@ def _delete_records(batch_size: int, dry_run: bool) -> int:
 
 
 def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
-    """Owner ids of matching carts, a batch at a time, each batch locked in a
-    transaction of its own while the caller expires it."""
+    """Owner pks of matching carts, a batch at a time, each batch locked in a
+    transaction of its own while the caller expires it. Expiry takes only the
+    carts nobody is writing (SKIP LOCKED), so it cannot use the aggregate's
+    waiting lock; it locks in the order of their last change, and never waits
+    for a lock, so it cannot close a circle of waits."""
     while True:
         with transaction.atomic():
             batch = list(
@@ -104,16 +108,14 @@ def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int
             yield batch
 
 
-def _delete_owners(user_ids: list[int]) -> int:
-    """Guests go with their lines, tokens and cart: one NOTIFY per batch."""
-    User.objects.filter(pk__in=user_ids).delete()
+def _delete_owners(user_pks: list[int]) -> int:
+    """Guests go with their items, tokens and cart: one NOTIFY per batch."""
+    User.objects.filter(pk__in=user_pks).delete()
     invalidate_auth_caches()
-    return len(user_ids)
+    return len(user_pks)
 
 
-def _empty_carts(user_ids: list[int]) -> int:
-    CartItem.objects.filter(user_id__in=user_ids).delete()
-    Cart.objects.filter(user_id__in=user_ids).update(
-        version=F("version") + 1, updated_at=timezone.now()
-    )
-    return len(user_ids)
+def _empty_carts(user_pks: list[int]) -> int:
+    CartItem.objects.filter(user_id__in=user_pks).delete()
+    carts_record_change(user_pks=user_pks)
+    return len(user_pks)

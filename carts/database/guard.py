@@ -21,7 +21,7 @@ stalled rather than busy, and new work is refused at once
 (`DatabaseBusy`, another 503) instead of queueing behind the stuck ones, so the
 threads left over keep answering probes and refusals.
 
-The PostgreSQL backend (cartproject.postgresql) calls `admit()` before each use
+The PostgreSQL backend (carts.database.postgresql) calls `admit()` before each use
 of its connection; outside `database_call()` nothing is admitted or refused.
 """
 

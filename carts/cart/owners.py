@@ -5,16 +5,16 @@ unknown id creates its user and cart row, in the caller's transaction.
 """
 
 import secrets
-from collections.abc import Iterable
 from enum import Enum
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
-from .domain import rules
-from .domain.errors import UserNotFound
-from .models import Cart, User
+from ..domain import rules
+from ..domain.errors import UserNotFound
+from ..models import User
+from .aggregate import carts_ensure
 
 
 class NewOwner(Enum):
@@ -29,26 +29,17 @@ def new_owner_for(*, staff: bool, kind: NewOwner = NewOwner.SHOPPER) -> NewOwner
     return kind if staff and settings.CART_AUTO_CREATE_USERS else None
 
 
-def owner_cart_ensure(*, username: str, new_owner: NewOwner | None) -> int:
-    """The id of `username`, created as `new_owner` if unknown, with a cart row.
-    Call inside a transaction with the write it prepares."""
-    user_id = (
-        User.objects.filter(username=username).values_list("pk", flat=True).first()
-    )
-    if user_id is None:
+def owner_cart_ensure(*, user_id: str, new_owner: NewOwner | None) -> int:
+    """The pk of the user `user_id`, created as `new_owner` if unknown, with a
+    cart row. Call inside a transaction with the write it prepares."""
+    user_pk = User.objects.filter(username=user_id).values_list("pk", flat=True).first()
+    if user_pk is None:
         if new_owner is None:
-            raise UserNotFound(user_id=username)
-        rules.check_user_id(username)
-        user_id = _user_create(username, guest=new_owner is NewOwner.GUEST)
-    carts_ensure(user_ids=[user_id])
-    return user_id
-
-
-def carts_ensure(*, user_ids: Iterable[int]) -> None:
-    """A cart row (version 0) for each of these users that has none yet."""
-    Cart.objects.bulk_create(
-        [Cart(user_id=user_id) for user_id in set(user_ids)], ignore_conflicts=True
-    )
+            raise UserNotFound(user_id=user_id)
+        rules.check_user_id(user_id)
+        user_pk = _user_create(user_id, guest=new_owner is NewOwner.GUEST)
+    carts_ensure(user_pks=[user_pk])
+    return user_pk
 
 
 def _user_create(username: str, *, guest: bool) -> int:
@@ -68,7 +59,7 @@ def guest_create() -> tuple[str, str]:
     """A new guest with its cart and an owner token: (user id, token key)."""
     username = f"guest-{secrets.token_hex(16)}"
     with transaction.atomic():
-        user_id = _user_create(username, guest=True)
-        Cart.objects.create(user_id=user_id)
-        token = Token.objects.create(user_id=user_id)
+        user_pk = _user_create(username, guest=True)
+        carts_ensure(user_pks=[user_pk])
+        token = Token.objects.create(user_id=user_pk)
     return username, token.key

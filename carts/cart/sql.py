@@ -1,20 +1,24 @@
-"""The cart's SQL statements, parameterised, for PostgreSQL and SQLite (3.35+).
+"""The cart tables' SQL statements, parameterised, for PostgreSQL and SQLite
+(3.35+). Nothing outside carts/cart/ names carts_cart or carts_cartitem in SQL
+(tests/test_layout.py holds it so).
 
 Plain strings with no Django import, so that the benchmark's floor
-(bench/floor.py) runs exactly the text the service runs.
+(bench/floor.py) runs exactly the text the service runs. `%(username)s` is the
+API's user id: the column it is stored in.
 
-Every write to a cart is three steps: lock the cart's row (carts_cart), make
-the change, and bump the cart's version if the change touched a line. On
+Every write to a cart is three steps (carts/cart/aggregate.py): lock the cart's
+row (carts_cart), make the change, and record it (RECORD_CHANGE: the version
+bump) if the change touched an item. On
 PostgreSQL the three go to the server as ONE query string, hence in one round
 trip and, as the statements of one simple query, in one transaction
 (`*_SQL` below). The lock comes in a statement of its own because, in READ
 COMMITTED, each statement reads a snapshot taken when it starts: the change
-then counts the cart's lines after the lock is held, which makes the line
-limit exact when many requests add new lines to one cart at once. The version
+then counts the cart's items after the lock is held, which makes the item
+limit exact when many requests add new items to one cart at once. The version
 bump is a data-modifying CTE fed by the change's RETURNING, so it happens only
-when a line was written. SQLite, which has neither FOR UPDATE nor writes in
-CTEs (and lets one writer in at a time anyway), runs `*_LINE` and
-`BUMP_VERSION` as separate statements (carts.services).
+when a item was written. SQLite, which has neither FOR UPDATE nor writes in
+CTEs (and lets one writer in at a time anyway), runs `*_ITEM` and
+`RECORD_CHANGE` as separate statements (carts.cart.aggregate).
 
 A write sent with If-Match (API.md, "Versions and conditional requests")
 names the versions it expects: `%(if_match)s`, an array, NULL for none. On
@@ -33,9 +37,9 @@ LOCK_CART = """
 """
 
 # PostgreSQL's changes touch only the cart LOCK_CART locked: a cart created
-# (and its lines written) by another request between the two statements is
-# left alone, since touching its lines before its row would lock them in the
-# opposite order to every other writer (a deadlock) and count its lines
+# (and its items written) by another request between the two statements is
+# left alone, since touching its items before its row would lock them in the
+# opposite order to every other writer (a deadlock) and count its items
 # unlocked. The write is then refused, and the service writes again in a
 # transaction of its own. {owner}: the changed rows' cart id.
 _LOCKED = """
@@ -50,10 +54,10 @@ _IF_MATCH = """
 """
 
 
-def _candidate_line(if_match: str) -> str:
+def _candidate_item(if_match: str) -> str:
     """The row to insert exists only if the user's cart exists and is not a
-    merged guest's, the product exists and is active, and the line either
-    exists already or still fits under the line limit."""
+    merged guest's, the product exists and is active, and the item either
+    exists already or still fits under the item limit."""
     return f"""
     SELECT k.user_id, p.id, %(quantity)s, %(now)s, %(now)s
     FROM carts_user u JOIN carts_cart k ON k.user_id = u.id, carts_product p
@@ -69,42 +73,42 @@ def _candidate_line(if_match: str) -> str:
     """
 
 
-# user_id first: BUMP_VERSION reads it; the rest is the line as answered.
-_RETURNING_LINE = """
+# user_id first: RECORD_CHANGE reads it; the rest is the item as answered.
+_RETURNING_ITEM = """
     RETURNING user_id, quantity, created_at = updated_at,
       (SELECT name FROM carts_product WHERE carts_product.id = product_id),
       (SELECT price FROM carts_product WHERE carts_product.id = product_id)
 """
 
 
-def _add_line(if_match: str = "") -> str:
+def _add_item(if_match: str = "") -> str:
     return f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_candidate_line(if_match)}
+    {_candidate_item(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = carts_cartitem.quantity + excluded.quantity,
           updated_at = excluded.updated_at
       WHERE carts_cartitem.quantity + excluded.quantity <= %(max_quantity)s
-    {_RETURNING_LINE}
+    {_RETURNING_ITEM}
     """
 
 
-def _set_line(if_match: str = "") -> str:
+def _set_item(if_match: str = "") -> str:
     return f"""
     INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
-    {_candidate_line(if_match)}
+    {_candidate_item(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = excluded.quantity, updated_at = excluded.updated_at
-    {_RETURNING_LINE}
+    {_RETURNING_ITEM}
     """
 
 
-# The version of the cart a DELETE of lines touches.
-_LINES_CART_VERSION = """(SELECT version FROM carts_cart
+# The version of the cart a DELETE of items touches.
+_ITEMS_CART_VERSION = """(SELECT version FROM carts_cart
      WHERE carts_cart.user_id = carts_cartitem.user_id)"""
 
 
-def _remove_line(if_match: str = "") -> str:
+def _remove_item(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
     WHERE product_id = %(product_id)s
@@ -114,7 +118,7 @@ def _remove_line(if_match: str = "") -> str:
     """
 
 
-def _clear_lines(if_match: str = "") -> str:
+def _clear_items(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
@@ -124,15 +128,19 @@ def _clear_lines(if_match: str = "") -> str:
 
 
 # SQLite's statements: the precondition is checked before them.
-ADD_LINE = _add_line()
-SET_LINE = _set_line()
-REMOVE_LINE = _remove_line()
-CLEAR_LINES = _clear_lines()
+ADD_ITEM = _add_item()
+SET_ITEM = _set_item()
+REMOVE_ITEM = _remove_item()
+CLEAR_ITEMS = _clear_items()
 
-# {owner}: the cart's user id (SQLite: a parameter; PostgreSQL: the change's).
-BUMP_VERSION = """
+# What every change of a cart records, in the change's transaction: a new
+# version (what its ETag names) and the time of its last change (what expiry
+# reads). {owners}: which carts, "= <expression>" or "IN (<ids>)". Every
+# writer runs this text: the one-round-trip writes as a CTE fed by their
+# change, the others through carts.cart.aggregate.carts_record_change.
+RECORD_CHANGE = """
     UPDATE carts_cart SET version = version + 1, updated_at = %(now)s
-    WHERE user_id = {owner}
+    WHERE user_id {owners}
     RETURNING version
 """
 
@@ -147,11 +155,11 @@ CART_VERSION_SQL = """
 
 def _one_round_trip(change: str) -> str:
     """Lock, change, bump: one row, always: the cart's version after the
-    statement (bumped if a line was written, else as it was, 0 with no cart
+    statement (bumped if a item was written, else as it was, 0 with no cart
     row), then the change's first row, all NULL when it changed nothing.
     Lines are written only into the cart the lock took (migration carts 0004
-    gave every user with lines a cart row)."""
-    bump = BUMP_VERSION.format(owner="(SELECT user_id FROM change LIMIT 1)")
+    gave every user with items a cart row)."""
+    bump = RECORD_CHANGE.format(owners="= (SELECT user_id FROM change LIMIT 1)")
     return f"""{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
     SELECT
@@ -167,33 +175,15 @@ def _one_round_trip(change: str) -> str:
     """
 
 
-_LINE_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(version="k.version")
-_LINES_GUARD = _LOCKED.format(owner="user_id") + _IF_MATCH.format(
-    version=_LINES_CART_VERSION
+_ITEM_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(version="k.version")
+_ITEMS_GUARD = _LOCKED.format(owner="user_id") + _IF_MATCH.format(
+    version=_ITEMS_CART_VERSION
 )
-ADD_SQL = _one_round_trip(_add_line(_LINE_GUARD))
-SET_SQL = _one_round_trip(_set_line(_LINE_GUARD))
-REMOVE_SQL = _one_round_trip(_remove_line(_LINES_GUARD))
-CLEAR_SQL = _one_round_trip(_clear_lines(_LINES_GUARD))
-
-
-# Claim an Idempotency-Key for this request: insert the caller's record, or
-# take over one older than the TTL. A row when claimed; none when a live
-# record holds the key (then read it). A duplicate whose first is still
-# running waits here on the unique index until that one commits (then: a live
-# record to replay) or rolls back (then: claimed), at most the connection's
-# lock_timeout (DATABASE_LOCK_TIMEOUT). The ORM cannot say "insert, or update
-# only if expired". (SQLite wants a WHERE before ON CONFLICT in INSERT SELECT.)
-IDEMPOTENCY_CLAIM = """
-    INSERT INTO carts_idempotencyrecord
-      (caller_id, key, request_hash, status, body, etag, created_at)
-    SELECT %(caller)s, %(key)s, %(request_hash)s, NULL, '', '', %(now)s WHERE true
-    ON CONFLICT (caller_id, key) DO UPDATE
-      SET request_hash = excluded.request_hash, status = NULL, body = '',
-          etag = '', created_at = excluded.created_at
-      WHERE carts_idempotencyrecord.created_at < %(expired_before)s
-    RETURNING 1
-"""
+# PostgreSQL's statements: lock, change, record, in one round trip.
+ADD_SQL = _one_round_trip(_add_item(_ITEM_GUARD))
+SET_SQL = _one_round_trip(_set_item(_ITEM_GUARD))
+REMOVE_SQL = _one_round_trip(_remove_item(_ITEMS_GUARD))
+CLEAR_SQL = _one_round_trip(_clear_items(_ITEMS_GUARD))
 
 
 # Only on a refused write: one more query to say precisely what was wrong.
@@ -214,8 +204,8 @@ DIAGNOSE_SQL = """
        WHERE u.username = %(username)s)
 """
 
-# A cart in one query: the user LEFT JOIN its cart and lines, so that an
-# unknown user (no row) differs from an empty cart (one row of NULLs); lines
+# A cart in one query: the user LEFT JOIN its cart and items, so that an
+# unknown user (no row) differs from an empty cart (one row of NULLs); items
 # in add order; the version on every row (0 for a user with no cart row yet).
 CART_SQL = """
     SELECT c.product_id, p.name, c.quantity, p.price, COALESCE(k.version, 0)
@@ -225,10 +215,4 @@ CART_SQL = """
     LEFT JOIN carts_product p ON p.id = c.product_id
     WHERE u.username = %(username)s
     ORDER BY c.created_at, c.id
-"""
-
-# The user a token belongs to (carts.auth.authentication fills in the columns).
-TOKEN_USER_SQL = """
-    SELECT {columns} FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
-    WHERE t.key = %(key)s
 """

@@ -1,32 +1,22 @@
-"""PostgreSQL with bounded waits and a bulkhead (carts.db_guard), server-side
-timeouts, a health check that costs no round trip, and the token cache that
-the database empties on every change (carts.auth.token_cache).
+"""Django's PostgreSQL backend with the service's behaviour (carts.database):
+bounded waits and a bulkhead (`guard`), server-side timeouts, the listeners'
+LISTEN on every new connection and a health check that costs no round trip
+(`notifications`)."""
 
-Health check: Django's (CONN_HEALTH_CHECKS) sends `SELECT 1` before the first
-query of every request on a persistent connection: a whole round trip to the
-server, per request, on the hot path. Here the check first asks the kernel
-whether the idle connection's socket has anything to read. A healthy idle
-connection has nothing to read, or only notifications, which are consumed;
-when the server restarts or ends the backend, it sends a FATAL message or
-closes the socket, which leaves it readable, and then Django's own `SELECT 1`
-decides. A peer that vanished without closing the socket is found by the next
-query's deadline, or before that by TCP keepalives, which leave the socket
-readable too.
-"""
+from typing import Any
 
 from django.conf import settings
 from django.db.backends.postgresql import base
 
-from carts import db_guard
-from carts.auth.token_cache import TokenCacheConnection
+from .. import guard, notifications
 
-db_guard.install()
+guard.install()
 
 
-class DatabaseWrapper(TokenCacheConnection, base.DatabaseWrapper):
-    def get_new_connection(self, conn_params):
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         timeout = conn_params.get("connect_timeout")
-        with db_guard.connecting(None if timeout is None else float(timeout)):
+        with guard.connecting(None if timeout is None else float(timeout)):
             return super().get_new_connection(conn_params)
 
     def init_connection_state(self) -> None:
@@ -43,19 +33,20 @@ class DatabaseWrapper(TokenCacheConnection, base.DatabaseWrapper):
                 ],
             )
         super().init_connection_state()
+        notifications.listen(self)
 
     def ensure_connection(self) -> None:
-        db_guard.admit()
+        guard.admit()
         super().ensure_connection()
 
     def close_if_health_check_failed(self) -> None:
-        db_guard.admit()
+        guard.admit()
         if (
             self.connection is not None
             # Django's own attributes, which django-stubs does not declare.
             and self.health_check_enabled  # type: ignore[attr-defined]
             and not self.health_check_done  # type: ignore[has-type]
-            and self.drain()
+            and notifications.drain(self)
         ):
             self.health_check_done = True
             return

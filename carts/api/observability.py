@@ -61,12 +61,6 @@ THROTTLED_REQUESTS = Counter(
     "Requests refused with 429, by rate-limit scope.",
     ["scope"],
 )
-TOKEN_CACHE_LOOKUPS = Counter(
-    "cart_token_cache_lookups",
-    "Token checks, by where the answer came from: the connection's cache "
-    "(hit), the database with a cache (miss), the database without one (off).",
-    ["result"],
-)
 
 
 class RequestIdLogFilter(logging.Filter):

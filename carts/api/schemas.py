@@ -1,0 +1,184 @@
+"""Each operation's OpenAPI description, out of the views' way: its
+parameters, bodies and exact error answers (carts.api.openapi builds them)."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+
+from ..domain.errors import (
+    GuestAlreadyMerged,
+    GuestNotFound,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    InvalidUserId,
+    ItemLimitExceeded,
+    ItemNotFound,
+    MergeIntoItself,
+    PreconditionFailed,
+    ProductNotFound,
+    QuantityLimitExceeded,
+    UserNotFound,
+)
+from .errors import ServiceUnavailable
+from .openapi import (
+    ADD_DESCRIPTION,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    IF_NONE_MATCH,
+    PRODUCT_ID,
+    UNMATCHED_PATH,
+    USER_ID,
+    USER_ID_FOR_WRITE,
+    error_responses,
+    etag_header,
+    replayed_header,
+)
+from .serializers import (
+    CartItemAddInput,
+    CartItemOutput,
+    CartItemSetInput,
+    CartMergeInput,
+    CartMergeOutput,
+    CartOutput,
+    GuestOutput,
+    ProductOutput,
+)
+
+# The errors beyond DRF's that each kind of operation documents.
+CART_ERRORS = (UserNotFound, UNMATCHED_PATH, ServiceUnavailable)
+# Writes under /cart/<user_id> take If-Match; some take Idempotency-Key.
+CART_WRITE_ERRORS = (*CART_ERRORS, PreconditionFailed)
+IDEMPOTENCY_ERRORS = (InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInUse)
+ITEM_WRITE_ERRORS = (
+    *CART_WRITE_ERRORS,
+    InvalidUserId,
+    ProductNotFound,
+    QuantityLimitExceeded,
+    ItemLimitExceeded,
+    GuestAlreadyMerged,
+)
+MERGE_ERRORS = (
+    *CART_WRITE_ERRORS,
+    *IDEMPOTENCY_ERRORS,
+    InvalidUserId,
+    GuestNotFound,
+    GuestAlreadyMerged,
+    MergeIntoItself,
+)
+
+CART_ADD = extend_schema(
+    operation_id="cart_add",
+    description=ADD_DESCRIPTION,
+    parameters=[
+        USER_ID_FOR_WRITE,
+        IF_MATCH,
+        IDEMPOTENCY_KEY,
+        etag_header(200, 201, 412),
+        replayed_header(200, 201),
+    ],
+    request=CartItemAddInput,
+    responses={
+        200: CartItemOutput,
+        201: CartItemOutput,
+        **error_responses(
+            "CartAdd",
+            *ITEM_WRITE_ERRORS,
+            *IDEMPOTENCY_ERRORS,
+            validation_codes=("body_and_query",),
+        ),
+    },
+    summary="Add a product; adding it again merges the quantities.",
+)
+
+CART_GET = extend_schema(
+    operation_id="cart_get",
+    parameters=[USER_ID, IF_NONE_MATCH, etag_header(200, 304)],
+    responses={
+        200: CartOutput,
+        304: OpenApiResponse(description="Not modified: no body."),
+        **error_responses("CartGet", *CART_ERRORS),
+    },
+)
+
+CART_CLEAR = extend_schema(
+    operation_id="cart_clear",
+    parameters=[USER_ID, IF_MATCH, etag_header(204, 412)],
+    responses={204: None, **error_responses("CartClear", *CART_WRITE_ERRORS)},
+)
+
+CART_ITEM_SET = extend_schema(
+    operation_id="cart_item_set",
+    parameters=[
+        USER_ID_FOR_WRITE,
+        PRODUCT_ID,
+        IF_MATCH,
+        etag_header(200, 201, 204, 412),
+    ],
+    request=CartItemSetInput,
+    responses={
+        200: CartItemOutput,
+        201: CartItemOutput,
+        204: None,
+        **error_responses("CartItemSet", *ITEM_WRITE_ERRORS),
+    },
+    summary="Set a line's quantity; 0 removes the line.",
+)
+
+CART_ITEM_REMOVE = extend_schema(
+    operation_id="cart_item_remove",
+    parameters=[USER_ID, PRODUCT_ID, IF_MATCH, etag_header(204, 412)],
+    responses={
+        204: None,
+        **error_responses("CartItemRemove", *CART_WRITE_ERRORS, ItemNotFound),
+    },
+)
+
+CART_MERGE = extend_schema(
+    operation_id="cart_merge",
+    parameters=[
+        USER_ID_FOR_WRITE,
+        IF_MATCH,
+        IDEMPOTENCY_KEY,
+        etag_header(200, 412),
+        replayed_header(200),
+    ],
+    request=CartMergeInput,
+    responses={
+        200: CartMergeOutput,
+        **error_responses(
+            "CartMerge", *MERGE_ERRORS, validation_codes=("merge_source_required",)
+        ),
+    },
+    summary="Merge a guest's cart into this cart (at login).",
+)
+
+GUEST_CREATE = extend_schema(
+    operation_id="guest_create",
+    request=None,
+    responses={201: GuestOutput, **error_responses("GuestCreate", ServiceUnavailable)},
+)
+
+PRODUCT_LIST = extend_schema(
+    operation_id="product_list",
+    responses={
+        200: ProductOutput(many=True),
+        **error_responses("ProductList", ServiceUnavailable),
+    },
+)
+
+PRODUCT_GET = extend_schema(
+    operation_id="product_get",
+    parameters=[PRODUCT_ID],
+    responses={
+        200: ProductOutput,
+        **error_responses(
+            "ProductGet", ProductNotFound, UNMATCHED_PATH, ServiceUnavailable
+        ),
+    },
+)
+
+HEALTHZ = extend_schema(operation_id="healthz", responses={200: dict})
+
+READYZ = extend_schema(
+    operation_id="readyz",
+    responses={200: dict, **error_responses("Readyz", ServiceUnavailable)},
+)

@@ -1,0 +1,128 @@
+"""The cart aggregate: the rules every change of a cart keeps, stated once.
+
+1. Lock first. A change locks the cart's row (carts_cart) before it reads or
+   touches the cart's items, and a change of several carts locks them in the
+   order of their ids. So the writers of one cart run one after another (the
+   item limit is exact) and no two writers wait for each other in a circle.
+2. Record every change, in its transaction: RECORD_CHANGE (carts/cart/sql.py)
+   gives the cart a new version (what its ETag names) and the time of its
+   last change (what expiry reads). Whatever else every change must record
+   belongs in that statement and in `carts_record_change`, which runs it.
+
+The one-round-trip writes of carts.cart.items state both rules in SQL
+(sql._one_round_trip: lock, change, record; `one_write` runs them); every
+other writer (merge, expiry, the admin's forms) calls `carts_lock` and
+`carts_record_change`, or `cart_change` for both. The database's own writer,
+the catalog trigger (migrations), locks and records the same way.
+"""
+
+from collections.abc import Iterable, Iterator, Set
+from contextlib import contextmanager
+from typing import Any, NamedTuple
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..domain import rules
+from ..models import Cart
+from . import sql
+
+# The cart versions a write accepts (its If-Match); None: any.
+Versions = Set[int] | None
+
+
+def carts_ensure(*, user_pks: Iterable[int]) -> None:
+    """A cart row (version 0) for each of these users that has none yet."""
+    Cart.objects.bulk_create(
+        [Cart(user_id=user_pk) for user_pk in set(user_pks)], ignore_conflicts=True
+    )
+
+
+def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
+    """Lock these users' cart rows in the order of their ids until the
+    transaction ends; the rows as locked, by user pk. A cart without a row
+    (never written, or deleted meanwhile) is missing from the answer: creating
+    one is the caller's decision (`carts_ensure`), never a side effect."""
+    user_pks = sorted(set(user_pks))
+    return {
+        cart.user_id: cart
+        for cart in Cart.objects.select_for_update()
+        .filter(user_id__in=user_pks)
+        .order_by("user_id")
+    }
+
+
+def carts_record_change(*, user_pks: Iterable[int]) -> None:
+    """Record a change of these carts, which the caller has locked."""
+    user_pks = sorted(set(user_pks))
+    if not user_pks:
+        return
+    owners = {f"cart_{index}": user_pk for index, user_pk in enumerate(user_pks)}
+    placeholders = ", ".join(f"%({name})s" for name in owners)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.RECORD_CHANGE.format(owners=f"IN ({placeholders})"),
+            {"now": _now(), **owners},
+        )
+
+
+@contextmanager
+def cart_change(*, user_pks: Iterable[int]) -> Iterator[dict[int, Cart]]:
+    """One change of these carts, by a writer outside the one-round-trip
+    statements: in one transaction, the carts locked, then the caller's change
+    (the block), then the change recorded."""
+    user_pks = set(user_pks)
+    with transaction.atomic():
+        carts_ensure(user_pks=user_pks)
+        carts = carts_lock(user_pks=user_pks)
+        yield carts
+        carts_record_change(user_pks=user_pks)
+
+
+class Change(NamedTuple):
+    """What a one-round-trip write did."""
+
+    version: int  # the cart's, after the write (0: no cart row)
+    row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
+
+    @property
+    def changed(self) -> bool:
+        return self.row is not None
+
+
+def one_write(
+    sqlite_sql: str, postgresql_sql: str, *, if_match: Versions, **params: Any
+) -> Change:
+    """Run one write of carts/cart/sql.py if the cart's version is one of
+    `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
+    change, record); on SQLite, which admits one writer at a time, the change
+    and RECORD_CHANGE in one transaction."""
+    params |= {"now": _now(), **rules.limits().sql_params()}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                postgresql_sql,
+                params | {"if_match": None if if_match is None else list(if_match)},
+            )
+            version, *row = cursor.fetchone()
+            return Change(version, tuple(row) if row[0] is not None else None)
+        with transaction.atomic():
+            cursor.execute(sql.CART_VERSION_SQL, params)
+            found = cursor.fetchone()
+            version = found[0] if found else 0
+            if if_match is not None and version not in if_match:
+                return Change(version, None)
+            cursor.execute(sqlite_sql, params)
+            rows = cursor.fetchall()
+            if not rows:
+                return Change(version, None)
+            cursor.execute(
+                sql.RECORD_CHANGE.format(owners="= %(user_pk)s"),
+                params | {"user_pk": rows[0][0]},
+            )
+            recorded = cursor.fetchone()
+            return Change(recorded[0] if recorded else version, rows[0])
+
+
+def _now() -> Any:
+    return connection.ops.adapt_datetimefield_value(timezone.now())

@@ -1,0 +1,256 @@
+"""Every write of a cart's items from the API and gRPC: add, set, remove, clear.
+
+A write is the lock of the cart's row, one SQL statement that changes an
+item, and the record of the change, all in one round trip on PostgreSQL
+(carts/cart/sql.py says how and why; carts.cart.aggregate states the rules).
+The add is an `INSERT ... ON CONFLICT (user_id, product_id) DO UPDATE` that
+increments in the database: concurrent adds to one cart wait for its row
+lock, so no update is lost, no second item appears, and both limits are
+checked against what is committed. The ORM cannot say "insert or increment,
+with a condition", so the statements are raw SQL, parameterised.
+
+The hot path assumes the cart exists. Only when a write is refused does one
+more query say why; a user or cart row that does not exist yet is then created
+(when allowed) in a transaction with the write itself, so a refused write
+creates nothing.
+"""
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from ..domain import rules
+from ..domain.cart import Item, money
+from ..domain.errors import (
+    CartError,
+    GuestAlreadyMerged,
+    ItemLimitExceeded,
+    ItemNotFound,
+    PreconditionFailed,
+    ProductNotFound,
+    UserNotFound,
+)
+from . import sql
+from .aggregate import Change, Versions, one_write
+from .owners import NewOwner, owner_cart_ensure
+
+
+@dataclass(frozen=True, slots=True)
+class ItemWrite:
+    """An item as written, whether the write created it, the cart's new version."""
+
+    item: Item
+    created: bool
+    version: int
+
+
+class _Facts(NamedTuple):
+    user_id: str
+    product_id: str
+    user_exists: bool
+    cart_exists: bool
+    cart_merged: bool
+    product_exists: bool
+    item_quantity: int | None
+    item_count: int
+
+
+class _ItemStatements(NamedTuple):
+    sqlite_sql: str  # the change alone
+    postgresql_sql: str  # lock, change, record
+    adds: bool
+
+
+_ADD = _ItemStatements(sql.ADD_ITEM, sql.ADD_SQL, adds=True)
+_SET = _ItemStatements(sql.SET_ITEM, sql.SET_SQL, adds=False)
+
+
+def cart_item_add(
+    *,
+    user_id: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
+) -> ItemWrite:
+    """Add `quantity` units, merging into an existing item; exact limits under
+    any concurrency. `new_owner`: what to create when the user does not exist
+    (None: UserNotFound). `if_match`: the cart versions the caller accepts
+    (None: any); another version is PreconditionFailed, nothing changed."""
+    rules.check_quantity(quantity)
+    return _write_item(_ADD, user_id, product_id, quantity, new_owner, if_match)
+
+
+def cart_item_set(
+    *,
+    user_id: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
+) -> ItemWrite:
+    """Set an item to exactly `quantity` (>= 1) units, creating it."""
+    rules.check_quantity(quantity)
+    return _write_item(_SET, user_id, product_id, quantity, new_owner, if_match)
+
+
+def cart_item_remove(
+    *, user_id: str, product_id: str, if_match: Versions = None
+) -> int:
+    """Remove one item and return the cart's new version; ItemNotFound if the
+    product is not in the cart (UserNotFound for an unknown user, unless carts
+    exist for any id)."""
+    change = _write(
+        sql.REMOVE_ITEM, sql.REMOVE_SQL, user_id, if_match, product_id=product_id
+    )
+    if change.changed:
+        return change.version
+    if (
+        not settings.CART_AUTO_CREATE_USERS
+        and not _diagnose(user_id, product_id).user_exists
+    ):
+        raise UserNotFound(user_id=user_id)
+    raise ItemNotFound(product_id=product_id)
+
+
+def cart_item_set_or_remove(
+    *,
+    user_id: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions = None,
+) -> ItemWrite | int:
+    """PUT semantics: quantity 0 removes the item if there is one and returns
+    the cart's version (removing no item is no change), otherwise sets it."""
+    if quantity:
+        return cart_item_set(
+            user_id=user_id,
+            product_id=product_id,
+            quantity=quantity,
+            new_owner=new_owner,
+            if_match=if_match,
+        )
+    change = _write(
+        sql.REMOVE_ITEM, sql.REMOVE_SQL, user_id, if_match, product_id=product_id
+    )
+    if change.changed:
+        return change.version
+    # Removing an item that is not there is a no-op, for any id and product.
+    facts = _diagnose(user_id, product_id)
+    if not facts.user_exists:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=user_id)
+        # A PUT is a write, whatever the quantity: an id that can never be a
+        # cart is refused as for quantity >= 1.
+        rules.check_user_id(user_id)
+    if not facts.product_exists:
+        raise ProductNotFound(product_id=product_id)
+    return change.version
+
+
+def cart_clear(*, user_id: str, user_known: bool, if_match: Versions = None) -> int:
+    """Empty the cart, idempotent; the cart's version after. `user_known`
+    (the caller's own cart) saves the existence check when there was nothing
+    to delete."""
+    change = _write(sql.CLEAR_ITEMS, sql.CLEAR_SQL, user_id, if_match, product_id=None)
+    if change.changed:
+        return change.version
+    if (
+        not user_known
+        and not settings.CART_AUTO_CREATE_USERS
+        and not _diagnose(user_id, "").user_exists
+    ):
+        raise UserNotFound(user_id=user_id)
+    return change.version
+
+
+def _write_item(
+    statements: _ItemStatements,
+    user_id: str,
+    product_id: str,
+    quantity: int,
+    new_owner: NewOwner | None,
+    if_match: Versions,
+) -> ItemWrite:
+    def write() -> Change:
+        return _write(
+            statements.sqlite_sql,
+            statements.postgresql_sql,
+            user_id,
+            if_match,
+            product_id=product_id,
+            quantity=quantity,
+        )
+
+    def refusal() -> CartError | None:
+        facts = _diagnose(user_id, product_id)
+        return _refusal(facts, quantity, adds=statements.adds)
+
+    change = write()
+    if not change.changed:
+        if error := refusal():
+            raise error
+        # The cart did not exist (or appeared meanwhile): create what is
+        # missing and write again, in one transaction, so that a refused write
+        # leaves nothing behind. A new cart is at version 0, as no cart is.
+        with transaction.atomic():
+            owner_cart_ensure(user_id=user_id, new_owner=new_owner)
+            change = write()
+            if not change.changed:
+                raise refusal() or ItemLimitExceeded(limit=rules.limits().max_items)
+    assert change.row is not None  # changed
+    _, new_quantity, created, name, price = change.row
+    item = Item(product_id, name, new_quantity, money(price))
+    return ItemWrite(item, bool(created), change.version)
+
+
+def _write(
+    sqlite_sql: str,
+    postgresql_sql: str,
+    user_id: str,
+    if_match: Versions,
+    **params: Any,
+) -> Change:
+    """One write of the user's cart; PreconditionFailed when `if_match` kept
+    it from running."""
+    change = one_write(
+        sqlite_sql, postgresql_sql, if_match=if_match, username=user_id, **params
+    )
+    if not change.changed:
+        _check_precondition(user_id, change.version, if_match)
+    return change
+
+
+def _check_precondition(user_id: str, version: int, if_match: Versions) -> None:
+    if if_match is not None and version not in if_match:
+        raise PreconditionFailed(user_id=user_id, version=version)
+
+
+def _diagnose(user_id: str, product_id: str) -> _Facts:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.DIAGNOSE_SQL, {"username": user_id, "product_id": product_id}
+        )
+        return _Facts(user_id, product_id, *cursor.fetchone())
+
+
+def _refusal(facts: _Facts, quantity: int, *, adds: bool) -> CartError | None:
+    """Why an item write changed nothing, if the cart's state explains it; None
+    when the user or cart row is missing, or was created since the write."""
+    if not facts.cart_exists:
+        return None
+    if facts.cart_merged:
+        return GuestAlreadyMerged(user_id=facts.user_id)
+    if not facts.product_exists:
+        return ProductNotFound(product_id=facts.product_id)
+    try:
+        if facts.item_quantity is None:
+            rules.check_room_for_item(facts.item_count)
+        elif adds:
+            rules.check_added_quantity(facts.item_quantity, quantity)
+    except CartError as error:
+        return error
+    return None

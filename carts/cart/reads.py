@@ -1,0 +1,60 @@
+"""Reads of a cart and of the catalog, each one query with its joins spelled
+out."""
+
+from django.conf import settings
+from django.db import connection
+
+from ..domain.cart import CartContents, Item, money
+from ..domain.errors import UserNotFound
+from ..models import Product
+from . import sql
+
+
+def cart_get(*, user_id: str) -> CartContents:
+    """The user's cart, items in add order, in one query (user LEFT JOIN cart
+    and items). An unknown user's cart is empty (version 0), or UserNotFound
+    when carts do not exist for any id (CART_AUTO_CREATE_USERS off)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CART_SQL, {"username": user_id})
+        rows = cursor.fetchall()
+    if not rows:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=user_id)
+        return CartContents(user_id, [], version=0)
+    # An empty cart is one row of NULLs from the outer join.
+    return CartContents(
+        user_id,
+        [
+            Item(product_id, name, quantity, money(price))
+            for product_id, name, quantity, price, _ in rows
+            if product_id is not None
+        ],
+        version=rows[0][-1],
+    )
+
+
+def cart_version(*, user_id: str) -> int:
+    """The cart's version alone, for a GET that may be answered 304: what
+    cart_get would say, without reading the items (0 for an unknown user,
+    UserNotFound when carts do not exist for any id)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.CART_VERSION_SQL, {"username": user_id})
+        row = cursor.fetchone()
+    if row is None:
+        if not settings.CART_AUTO_CREATE_USERS:
+            raise UserNotFound(user_id=user_id)
+        return 0
+    version: int = row[0]
+    return version
+
+
+def product_list() -> list[Product]:
+    return list(Product.objects.filter(active=True).only("id", "name", "price"))
+
+
+def product_get(*, product_id: str) -> Product | None:
+    return (
+        Product.objects.filter(pk=product_id, active=True)
+        .only("id", "name", "price")
+        .first()
+    )
