@@ -19,9 +19,10 @@ from pathlib import Path
 
 import workloads
 from servers import BIN, OUT, ROOT, Server, children, proc_stat
-from workloads import ETAGS, HOT_USER, USERS
+from workloads import ETAGS, FRESH_USERS, HOT_USER, USERS
 
 TICKS = os.sysconf("SC_CLK_TCK")
+WRK_THREADS = 2
 
 
 def tree_cpu(pid: int) -> float:
@@ -104,11 +105,12 @@ class Load:
             ]
         else:
             command = [
-                *(self.binary, "--threads", "2", "--connections", str(concurrency)),
+                *(self.binary, "--threads", str(WRK_THREADS)),
+                *("--connections", str(concurrency)),
                 *("--duration", f"{seconds}s", "--timeout", "5s"),
                 *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
                 *(self.token, str(USERS), ",".join(self.products), HOT_USER),
-                str(ETAGS),
+                *(str(ETAGS), str(FRESH_USERS), str(WRK_THREADS)),
             ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -145,7 +147,7 @@ def profile(server, workload, concurrency, args) -> subprocess.Popen:
 
 def run_cell(load, server, workload, concurrency, args, connection, postmaster):
     """Warm up, then measure one window; the cell's figures."""
-    workloads.before_warmup(workload, server, load.token)
+    workloads.before_warmup(workload, server, load.token, connection)
     load.run(server, workload, concurrency, args.warmup)
     workloads.before_measuring(workload, connection)
     rss_before = rss_mib(server.workers())
@@ -183,8 +185,8 @@ def run_cell(load, server, workload, concurrency, args, connection, postmaster):
         "workers_replaced": len(set(rss_before) - set(rss_after)),
         "refusals": refusals(server.log, log_offset),
     }
-    if hot := workloads.after_measuring(workload, connection, result, concurrency):
-        cell["hot"] = hot
+    if check := workloads.after_measuring(workload, connection, result, concurrency):
+        cell[workload] = check
     print(
         f"bench: {workload:5} c={concurrency:<3} {server.name:7}"
         f" {cell['rps']:8.0f} req/s  p50 {cell['p50_ms']:6.1f} ms"
