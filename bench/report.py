@@ -224,11 +224,11 @@ def first_add_table(pairs: dict) -> list[str]:
     """Server CPU per request of the first write to a new cart, next to an add
     to a cart that exists, on each side."""
     rows = [
-        (concurrency, side, pairs[("add", concurrency)][side], cell)
+        (concurrency, side, pairs[("add", concurrency)][side], pair[side])
         for (workload, concurrency), pair in pairs.items()
         if workload == "first-add"
-        for side, cell in pair.items()
-        if side in pairs.get(("add", concurrency), {})
+        for side in ("service", "floor")
+        if side in pair and side in pairs.get(("add", concurrency), {})
     ]
     if not rows:
         return []
