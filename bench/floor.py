@@ -110,7 +110,7 @@ def _add(username: str, body: bytes, key: str | None):
         cursor.execute("BEGIN")
         try:
             cursor.execute(sql.IDEMPOTENCY_CLAIM, claim)
-            if not cursor.fetchone()[0]:
+            if cursor.fetchone() is None:  # a live record holds the key
                 cursor.execute(
                     "SELECT status, body, etag FROM carts_idempotencyrecord"
                     " WHERE caller_id = %(caller)s AND key = %(key)s",
@@ -132,8 +132,8 @@ def _add(username: str, body: bytes, key: str | None):
 
 
 def _answer_add(cursor, params):
-    version, user_id, new_quantity, created, name, price = _add_line(cursor, params)
-    if user_id is None:
+    row = _add_line(cursor, params)
+    if row[1] is None:  # no line written
         # The service's path (carts.services._write_line): ask why; a user
         # with no cart row yet gets one, and the add again, in one
         # transaction. Otherwise the floor says no more than no, and creates
@@ -142,7 +142,7 @@ def _answer_add(cursor, params):
         user_exists, cart_exists = cursor.fetchone()[:2]
         if user_exists and not cart_exists:
             row = _cart_create_and_add(cursor, params)
-            version, user_id, new_quantity, created, name, price = row
+    version, user_id, new_quantity, created, name, price = row
     if user_id is None:
         return "409 Conflict", {"error": "refused"}, None
     status = "201 Created" if created else "200 OK"
