@@ -9,7 +9,10 @@ no Django either). It checks the body as strictly as the service but does
 not authenticate: the service's token check is part of what it costs. With an
 Idempotency-Key, an add claims the key, adds and stores its answer in one
 transaction, as the service does; a GET whose If-None-Match is the cart's
-ETag reads the version alone and answers 304.
+ETag reads the version alone and answers 304. An add to a user who has no
+cart row yet goes the service's way too: the add that changes nothing, the
+query that says why, then the cart's row (the ORM's two statements, written
+out here) and the add again in one transaction.
 
     gunicorn --pythonpath bench floor:application   (from the project folder)
 
@@ -25,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg2
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from carts.api import sql as api_sql
 from carts.api.conditional import entity_tag
@@ -107,7 +111,7 @@ def _add(username: str, body: bytes, key: str | None):
         cursor.execute("BEGIN")
         try:
             cursor.execute(api_sql.IDEMPOTENCY_CLAIM, claim)
-            if not cursor.fetchone()[0]:
+            if cursor.fetchone() is None:  # a live record holds the key
                 cursor.execute(
                     "SELECT status, body, etag FROM carts_idempotencyrecord"
                     " WHERE caller_id = %(caller)s AND key = %(key)s",
@@ -129,13 +133,51 @@ def _add(username: str, body: bytes, key: str | None):
 
 
 def _answer_add(cursor, params):
-    cursor.execute(sql.ADD_SQL, params)
-    version, user_id, new_quantity, created, name, price = cursor.fetchone()
-    if user_id is None:  # the service spends a query on saying why; the floor won't
+    row = _add_line(cursor, params)
+    if row[1] is None:  # no line written
+        # The service's path (carts.cart.items._write_item): ask why; a user
+        # with no cart row yet gets one, and the add again, in one
+        # transaction. Otherwise the floor says no more than no, and creates
+        # no user.
+        cursor.execute(sql.DIAGNOSE_SQL, params)
+        user_exists, cart_exists = cursor.fetchone()[:2]
+        if user_exists and not cart_exists:
+            row = _cart_create_and_add(cursor, params)
+    version, user_id, new_quantity, created, name, price = row
+    if user_id is None:
         return "409 Conflict", {"error": "refused"}, None
     status = "201 Created" if created else "200 OK"
     line = _line(params["product_id"], name, new_quantity, price)
     return status, line, _etag(params["username"], version)
+
+
+def _add_line(cursor, params) -> tuple:
+    cursor.execute(sql.ADD_SQL, params)
+    return cursor.fetchone()
+
+
+# The ORM's statements in carts.cart.owners.owner_cart_ensure, as Django sends them.
+USER_ID = """SELECT "carts_user"."id" AS "pk" FROM "carts_user"
+  WHERE "carts_user"."username" = %(username)s ORDER BY 1 ASC LIMIT 1"""
+CART_CREATE = """INSERT INTO "carts_cart"
+  ("user_id", "version", "updated_at", "merged_into_id", "merged_at")
+  VALUES (%(user_id)s, 0, %(now)s, NULL, NULL) ON CONFLICT DO NOTHING"""
+
+
+def _cart_create_and_add(cursor, params) -> tuple:
+    # In the transaction of an Idempotency-Key's claim already: a savepoint,
+    # as Django's nested atomic block takes.
+    if cursor.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE:
+        begin, end = "BEGIN", "COMMIT"
+    else:
+        begin, end = "SAVEPOINT cart", "RELEASE SAVEPOINT cart"
+    cursor.execute(begin)
+    try:
+        cursor.execute(USER_ID, params)
+        cursor.execute(CART_CREATE, params | {"user_id": cursor.fetchone()[0]})
+        return _add_line(cursor, params)
+    finally:
+        cursor.execute(end)
 
 
 def _get(username: str, known: str | None):

@@ -7,9 +7,9 @@ Closed loop, as wrk is: CONCURRENCY calls in flight at all times, spread over
 N client processes (one HTTP/2 channel each, grpc.aio), so that the client's
 Python is not what limits the rate. WORKLOAD `add`: AddItem of one unit of a
 random product to a random user's cart (user00001..USERS); `get`: GetCart of
-a random user. Prints one line `BENCH {json}` with the keys bench/run.py reads
-from wrk (requests, duration_us, p50_us, p99_us, status: non-OK answers,
-timeout: calls past their 5 s deadline).
+a random user. Prints one line `BENCH {json}` with the keys
+bench/measurement.py reads from wrk (requests, duration_us, p50_us, p99_us,
+status: non-OK answers, timeout: calls past their 5 s deadline).
 """
 
 import argparse

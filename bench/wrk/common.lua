@@ -1,8 +1,12 @@
--- Shared by the workload scripts; bench/run.py passes the arguments:
+-- Shared by the workload scripts; bench/measurement.py passes the
+-- arguments:
 --   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER ETAGS
+--     FRESH_USERS THREADS
 -- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids;
--- ETAGS: the file of polled carts' ETags, for get-304).
--- done() prints one line "BENCH {json}" for bench/run.py to read.
+-- ETAGS: the file of polled carts' ETags, for get-304; FRESH_USERS: how many
+-- users fresh000001.. without a cart exist, and THREADS wrk's --threads, for
+-- first-add).
+-- done() prints one line "BENCH {json}" for bench/measurement.py to read.
 
 local threads = {}
 

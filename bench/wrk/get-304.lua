@@ -1,6 +1,7 @@
 -- get-304: poll a cart with its current ETag in If-None-Match (answer: 304,
--- no body). bench/run.py writes the polled carts' ETags to the file named by
--- the fifth argument just before the cell: "user00001 \"1-...\"" per line.
+-- no body). bench/workloads.py writes the polled carts' ETags to the file
+-- named by the fifth argument just before the cell: "user00001 \"1-...\""
+-- per line.
 dofile("bench/wrk/common.lua")
 
 local polled = {}

@@ -1,6 +1,6 @@
 -- hot: every request adds one unit of the same product to the same cart.
 -- Each 2xx answer carries the line's new quantity; done() counts them, so
--- bench/run.py can check that the final quantity matches the adds.
+-- bench/workloads.py can check that the final quantity matches the adds.
 dofile("bench/wrk/common.lua")
 
 function request()

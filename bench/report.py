@@ -1,0 +1,275 @@
+"""RESULTS.md from a run's cells: the service against the floor, the gRPC
+server and the layered servers next to them, the first write to a new cart,
+CPU and memory, the hot line."""
+
+from testbed import machine
+from workloads import FRESH_USERS, LAYERED_WORKLOAD, LAYERS
+
+# Issue 14's targets: the service's share of the machine next to the floor's.
+MIN_THROUGHPUT_RATIO = 0.70
+MAX_P99_RATIO = 3.0
+MAX_SERVER_CPU_RATIO = 1.4
+# Issue 28's: the first write to a new cart next to an add to an existing one.
+MAX_FIRST_ADD_RATIO = 1.3
+
+
+def server_cpu_ms(cell: dict) -> float:
+    """Server CPU (gunicorn master and workers) per answered request, in ms."""
+    return 1000 * cell["cpu_server"] / cell["requests"]
+
+
+def meets(service: dict, floor: dict) -> str:
+    failed = []
+    if service["rps"] < MIN_THROUGHPUT_RATIO * floor["rps"]:
+        failed.append("throughput")
+    if server_cpu_ms(service) > MAX_SERVER_CPU_RATIO * server_cpu_ms(floor):
+        failed.append("server CPU")
+    if service["non_2xx"] or service["socket_errors"]:
+        failed.append("errors")
+    if service["p99_ms"] > MAX_P99_RATIO * floor["p99_ms"]:
+        failed.append("p99")
+    if service.get("hot") and not service["hot"]["passed"]:
+        failed.append("hot count")
+    return "yes" if not failed else "**no**: " + ", ".join(failed)
+
+
+def render(report: dict) -> str:
+    cells = report["cells"]
+    pairs: dict[tuple[str, int], dict[str, dict]] = {}
+    for cell in cells:
+        pairs.setdefault((cell["workload"], cell["concurrency"]), {})[
+            cell["server"]
+        ] = cell
+    args = report["args"]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (bench/run.py); how to read it: bench/README.md.",
+        "",
+        f"- When: {report['started']:%Y-%m-%d %H:%M} to {report['finished']:%H:%M} UTC",
+        f"- Machine: {machine()}; load average {report['load'][0][0]:.2f} before,"
+        f" {report['load'][1][0]:.2f} after",
+        "- Versions: "
+        + ", ".join(f"{name} {number}" for name, number in report["versions"].items()),
+        f"- Service: {report['service_config']}",
+        f"- Floor: bench/floor.py under gunicorn `{report['floor_config']}`",
+        *([f"- gRPC: {report['grpc_config']}"] if report.get("grpc_config") else []),
+        f"- Load: wrk, 2 threads, {args.warmup} s warm-up then {args.duration} s"
+        " measured per cell; service and floor interleaved, alternating which"
+        " goes first; 10,000 users with 3 lines each (and, for first-add,"
+        f" {FRESH_USERS:,} with no cart yet); the service is called with a staff"
+        " token",
+        "",
+        "## Throughput and latency",
+        "",
+        "| workload | conc. | service req/s | floor req/s | service ÷ floor"
+        " | service p50 / p99 ms | floor p50 / p99 ms | p99 ÷ floor"
+        " | server CPU ms/req service / floor | CPU ÷ floor"
+        " | errors service / floor | targets met |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for (workload, concurrency), pair in pairs.items():
+        service, floor = pair["service"], pair["floor"]
+        lines.append(
+            f"| {workload} | {concurrency} | {service['rps']:.0f} | {floor['rps']:.0f}"
+            f" | {service['rps'] / floor['rps']:.0%}"
+            f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
+            f" | {floor['p50_ms']:.1f} / {floor['p99_ms']:.1f}"
+            f" | {service['p99_ms'] / floor['p99_ms']:.1f}x"
+            f" | {server_cpu_ms(service):.2f} / {server_cpu_ms(floor):.2f}"
+            f" | {server_cpu_ms(service) / server_cpu_ms(floor):.2f}x"
+            f" | {errors(service)} / {errors(floor)} | {meets(service, floor)} |"
+        )
+    lines += [
+        "",
+        "Errors are non-2xx answers + socket errors (connect, read, write,"
+        " timeout). Server CPU is the gunicorn master's and workers' CPU time"
+        " in the measured window per answered request. Targets (issue 14):"
+        f" throughput ≥ {MIN_THROUGHPUT_RATIO:.0%} of the floor's, server CPU"
+        f" per request ≤ {MAX_SERVER_CPU_RATIO} x the floor's, no error,"
+        f" p99 ≤ {MAX_P99_RATIO:.0f} x the floor's (and, under `hot`, the count"
+        " check below).",
+        "",
+        *refusals_lines(cells),
+        *grpc_table(pairs),
+        *layers_table(pairs),
+        *first_add_table(pairs),
+        "## CPU and memory during the measured window",
+        "",
+        "CPU seconds over the measured window, from /proc: the server (the"
+        " gunicorn master and its workers, or the gRPC server), the PostgreSQL"
+        " cluster, the load generator (wrk, or bench/grpc_load.py's processes),"
+        " and everything else on the machine (other people's work: the noise)."
+        " ms/req is server + database CPU per request.",
+        "",
+        "| workload | conc. | side | server s | postgres s | load s | other s"
+        " | ms/req | worker RSS MiB before → after |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for cell in cells:
+        per_request = (cell["cpu_server"] + cell["cpu_database"]) / cell["requests"]
+        lines.append(
+            f"| {cell['workload']} | {cell['concurrency']} | {cell['server']}"
+            f" | {cell['cpu_server']:.1f} | {cell['cpu_database']:.1f}"
+            f" | {cell['cpu_wrk']:.1f} | {cell['cpu_other']:.1f}"
+            f" | {per_request * 1000:.2f}"
+            f" | {cell['rss_before']:.1f} → {cell['rss_after']:.1f} |"
+        )
+    lines += ["", "Largest worker RSS over the whole run (MiB):", ""]
+    for name, (first, last) in report["rss"].items():
+        lines.append(
+            f"- {name}: {max(first.values()):.1f} before the first cell,"
+            f" {max(last.values()):.1f} after the last"
+            f" ({len(set(first) - set(last))} of {len(first)} workers replaced)"
+        )
+    lines += [
+        "",
+        "## The hot line",
+        "",
+        "Every add of a `hot` run goes to one line, reset before the measured"
+        " window. Each successful add answers with the line's new quantity;"
+        " no lost update means these are all distinct, and the final quantity"
+        " is their count plus the adds still in flight when wrk stopped (it"
+        " does not wait for them; at most one per connection).",
+        "",
+        "| conc. | side | successful adds | distinct quantities | final quantity"
+        " | in flight at stop | check |",
+        "|--:|---|--:|--:|--:|--:|---|",
+    ]
+    for cell in cells:
+        if hot := cell.get("hot"):
+            lines.append(
+                f"| {cell['concurrency']} | {cell['server']} | {hot['ok']}"
+                f" | {hot['distinct']} | {hot['final']} | {hot['final'] - hot['ok']}"
+                f" | {'passed' if hot['passed'] else '**failed**'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def grpc_table(pairs: dict) -> list[str]:
+    """The gRPC cells next to the REST service's (no floor of their own: the
+    REST floor does the same database work)."""
+    rows = [
+        (workload, concurrency, pair["grpc"], pair["service"], pair["floor"])
+        for (workload, concurrency), pair in pairs.items()
+        if "grpc" in pair
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## gRPC (hipstershop.CartService) next to REST",
+        "",
+        "`add` is AddItem, `get` is GetCart, on the same users and products;"
+        ' the gRPC server is one process (bench/README.md, "gRPC").',
+        "",
+        "| workload | conc. | gRPC calls/s | REST service req/s | gRPC ÷ REST"
+        " | gRPC ÷ floor | gRPC p50 / p99 ms | REST p50 / p99 ms | gRPC errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for workload, concurrency, grpc_cell, service, floor in rows:
+        lines.append(
+            f"| {workload} | {concurrency} | {grpc_cell['rps']:.0f}"
+            f" | {service['rps']:.0f} | {grpc_cell['rps'] / service['rps']:.0%}"
+            f" | {grpc_cell['rps'] / floor['rps']:.0%}"
+            f" | {grpc_cell['p50_ms']:.1f} / {grpc_cell['p99_ms']:.1f}"
+            f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
+            f" | {errors(grpc_cell)} |"
+        )
+    return [*lines, ""]
+
+
+def layers_table(pairs: dict) -> list[str]:
+    """The service's get next to the same request path with less of its work
+    (bench/layers.py), all under the same gunicorn settings."""
+    rows = [
+        (concurrency, pair)
+        for (workload, concurrency), pair in pairs.items()
+        if workload == LAYERED_WORKLOAD and set(LAYERS) <= set(pair)
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## Where a `get` spends the server's CPU",
+        "",
+        "The same request, answered by: the floor; a plain Django view with a"
+        " constant body behind the service's middleware (no DRF, token check"
+        " or query); a plain Django view that reads and renders the cart as"
+        " the service does (no DRF, no token check); a view of the service's"
+        " own with its token check,"
+        " permissions and throttles through DRF, answering a constant cart"
+        " (no query); the service. Same gunicorn settings (bench/layers.py).",
+        "",
+        "| conc. | answered by | req/s | server CPU ms/req | ÷ floor |",
+        "|--:|---|--:|--:|--:|",
+    ]
+    names = {
+        "floor": "floor (bare WSGI + the query)",
+        "django": "Django view, constant answer",
+        "query": "Django view + the cart's query, no DRF or token check",
+        "drf": "DRF + token check, constant answer",
+        "service": "the service",
+    }
+    for concurrency, pair in rows:
+        floor_cpu = server_cpu_ms(pair["floor"])
+        for name, label in names.items():
+            cpu = server_cpu_ms(pair[name])
+            lines.append(
+                f"| {concurrency} | {label} | {pair[name]['rps']:.0f}"
+                f" | {cpu:.2f} | {cpu / floor_cpu:.2f}x |"
+            )
+    return [*lines, ""]
+
+
+def first_add_table(pairs: dict) -> list[str]:
+    """Server CPU per request of the first write to a new cart, next to an add
+    to a cart that exists, on each side."""
+    rows = [
+        (concurrency, side, pairs[("add", concurrency)][side], pair[side])
+        for (workload, concurrency), pair in pairs.items()
+        if workload == "first-add"
+        for side in ("service", "floor")
+        if side in pair and side in pairs.get(("add", concurrency), {})
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## The first write to a new cart",
+        "",
+        "`first-add` adds to users who exist but have no cart row yet, as every"
+        " staff write to a new id and every Online Boutique session's first"
+        " AddItem does, each request for another user; `add` adds to carts that"
+        " exist. The floor runs the service's statements for both"
+        f" (bench/floor.py). Target (issue 28): the service's ≤ {MAX_FIRST_ADD_RATIO}"
+        " x its `add`'s server CPU per request.",
+        "",
+        "| conc. | side | add req/s | first-add req/s | server CPU ms/req add"
+        " / first-add | first-add ÷ add | every request a new cart | target met |",
+        "|--:|---|--:|--:|--:|--:|---|---|",
+    ]
+    for concurrency, side, add, first in rows:
+        ratio = server_cpu_ms(first) / server_cpu_ms(add)
+        met = "yes" if ratio <= MAX_FIRST_ADD_RATIO else "**no**"
+        lines.append(
+            f"| {concurrency} | {side} | {add['rps']:.0f} | {first['rps']:.0f}"
+            f" | {server_cpu_ms(add):.2f} / {server_cpu_ms(first):.2f}"
+            f" | {ratio:.2f}x"
+            f" | {'yes' if first['first-add']['passed'] else '**no**'}"
+            f" | {met if side == 'service' else '-'} |"
+        )
+    return [*lines, ""]
+
+
+def refusals_lines(cells: list[dict]) -> list[str]:
+    lines = [
+        f"- {cell['server']}, {cell['workload']} at {cell['concurrency']}: "
+        + ", ".join(f"{reason}: {count}" for reason, count in cell["refusals"].items())
+        for cell in cells
+        if cell.get("refusals")
+    ]
+    if not lines:
+        return []
+    return ["Non-2xx answers by reason, from the server's log:", "", *lines, ""]
+
+
+def errors(cell: dict) -> str:
+    return f"{cell['non_2xx'] + cell['socket_errors']}"
