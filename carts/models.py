@@ -1,3 +1,5 @@
+import secrets
+
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MinLengthValidator, MinValueValidator
 from django.db import models
@@ -76,6 +78,12 @@ class CartItem(models.Model):
         return f"{self.user_id}: {self.product_id} x {self.quantity}"
 
 
+def new_generation() -> int:
+    """A cart row's generation: 1 to 2**31 - 1, so that generation and a
+    version below 2**32 fit PostgreSQL's bigint together."""
+    return 1 + secrets.randbelow(2**31 - 1)
+
+
 class Cart(models.Model):
     """The cart aggregate: one row per cart, keyed by its owner's id.
 
@@ -93,6 +101,11 @@ class Cart(models.Model):
     # 0 until the first change: a new cart shows what no cart shows (empty),
     # under the same ETag, so If-Match on a cart not created yet can hold.
     version = models.PositiveBigIntegerField(default=0)
+    # Drawn when the row is created, so that a cart deleted (a purged guest)
+    # and created again for the same id never repeats an ETag: the ETag names
+    # generation and version together (carts.cart.sql.shown_version). 0 for
+    # rows created before it and by SQL that names no generation.
+    generation = models.PositiveIntegerField(default=new_generation, db_default=0)
     updated_at = models.DateTimeField("last change", default=timezone.now)
     # A guest's cart after a merge: its lines went to `merged_into`'s cart.
     merged_into = models.ForeignKey(

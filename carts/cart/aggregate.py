@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..domain import rules
@@ -49,6 +50,8 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
         for cart in Cart.objects.select_for_update()
         .filter(user_id__in=user_pks)
         .order_by("user_id")
+        # What its ETag names (sql.shown_version), as the statements read it.
+        .annotate(shown_version=RawSQL(sql.shown_version("carts_cart"), ()))
     }
 
 

@@ -68,8 +68,9 @@ def cart_merge(
         if guest.pk not in carts:
             raise GuestNotFound(source="guest_token")
         guest_cart, target_cart = carts[guest.pk], carts[target_pk]
-        if if_match is not None and target_cart.version not in if_match:
-            raise PreconditionFailed(user_id=user_id, version=target_cart.version)
+        shown_version = target_cart.shown_version  # type: ignore[attr-defined]
+        if if_match is not None and shown_version not in if_match:
+            raise PreconditionFailed(user_id=user_id, version=shown_version)
         if guest_cart.merged_at is not None:
             if guest_cart.merged_into_id == target_pk:
                 return MergeResult(

@@ -46,11 +46,23 @@ _LOCKED = """
     AND {owner} = NULLIF(current_setting('carts.locked_cart', true), '')::bigint
 """
 
-# The cart's version, as If-Match names it: {version}, the cart's version
-# (0 when the cart has no row yet); true when the request names none.
+
+def shown_version(cart: str) -> str:
+    """The version of the cart row `cart` as its ETag names it: the cart's
+    change counter, made unique across the carts one user id has had (a
+    purged guest's id used again): the row's generation, a random number
+    drawn when the row is created (0 for rows older than it), in the high 32
+    bits. 0 for a cart never changed, as for no cart row: empty is empty,
+    whichever cart. NULL columns (no row) read as 0."""
+    return f"""(CASE WHEN COALESCE({cart}.version, 0) = 0 THEN 0
+      ELSE {cart}.generation * 4294967296 + {cart}.version END)"""
+
+
+# The cart's version as If-Match names it: {version}, the shown version;
+# true when the request names none.
 _IF_MATCH = """
     AND (%(if_match)s::bigint[] IS NULL
-         OR COALESCE({version}, 0) = ANY(%(if_match)s::bigint[]))
+         OR {version} = ANY(%(if_match)s::bigint[]))
 """
 
 
@@ -103,8 +115,8 @@ def _set_item(if_match: str = "") -> str:
     """
 
 
-# The version of the cart a DELETE of items touches.
-_ITEMS_CART_VERSION = """(SELECT version FROM carts_cart
+# The shown version of the cart a DELETE of items touches.
+_ITEMS_CART_VERSION = f"""(SELECT {shown_version("carts_cart")} FROM carts_cart
      WHERE carts_cart.user_id = carts_cartitem.user_id)"""
 
 
@@ -138,35 +150,55 @@ CLEAR_ITEMS = _clear_items()
 # reads). {owners}: which carts, "= <expression>" or "IN (<ids>)". Every
 # writer runs this text: the one-round-trip writes as a CTE fed by their
 # change, the others through carts.cart.aggregate.carts_record_change.
-RECORD_CHANGE = """
+RECORD_CHANGE = f"""
     UPDATE carts_cart SET version = version + 1, updated_at = %(now)s
-    WHERE user_id {owners}
-    RETURNING version
+    WHERE user_id {{owners}}
+    RETURNING {shown_version("carts_cart")} AS version
 """
 
-# The cart's version; no row for an unknown user, 0 for a user with no cart
-# row yet. The whole question of a GET with If-None-Match that matches.
-CART_VERSION_SQL = """
-    SELECT COALESCE(k.version, 0)
+# The cart's shown version; no row for an unknown user, 0 for a user with no
+# cart row yet. The whole question of a GET with If-None-Match that matches.
+CART_VERSION_SQL = f"""
+    SELECT {shown_version("k")}
     FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = u.id
     WHERE u.username = %(username)s
 """
 
 
-def _one_round_trip(change: str) -> str:
-    """Lock, change, bump: one row, always: the cart's version after the
+# An add or set to an existing user whose cart has no row yet (every staff
+# write to a new shopper, every Online Boutique session's first AddItem)
+# creates the row first, in the same round trip, with a new generation
+# (carts.models.new_generation's range). Only when the write can succeed on
+# an empty cart: the product is sold and If-Match accepts version 0; a write
+# refused for another reason leaves an empty row at version 0, which shows
+# what no row shows. A cart created meanwhile wins (DO NOTHING).
+ENSURE_CART = """
+    INSERT INTO carts_cart (user_id, version, updated_at, generation)
+    SELECT u.id, 0, %(now)s, 1 + floor(random() * 2147483646)::integer
+    FROM carts_user u
+    WHERE u.username = %(username)s
+      AND EXISTS (SELECT 1 FROM carts_product
+                  WHERE id = %(product_id)s AND active)
+      AND (%(if_match)s::bigint[] IS NULL OR 0 = ANY(%(if_match)s::bigint[]))
+    ON CONFLICT (user_id) DO NOTHING
+"""
+
+
+def _one_round_trip(change: str, *, creates: bool = False) -> str:
+    """Lock, change, record: one row, always: the cart's shown version after the
     statement (bumped if a item was written, else as it was, 0 with no cart
     row), then the change's first row, all NULL when it changed nothing.
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
     bump = RECORD_CHANGE.format(owners="= (SELECT user_id FROM change LIMIT 1)")
-    return f"""{LOCK_CART};
+    ensure = f"{ENSURE_CART};" if creates else ""
+    return f"""{ensure}{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
     SELECT
       COALESCE(
         bump.version,
-        (SELECT k.version FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
-         WHERE u.username = %(username)s),
+        (SELECT {shown_version("k")} FROM carts_cart k
+         JOIN carts_user u ON u.id = k.user_id WHERE u.username = %(username)s),
         0),
       first.*
     FROM (SELECT 1) AS one
@@ -175,13 +207,15 @@ def _one_round_trip(change: str) -> str:
     """
 
 
-_ITEM_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(version="k.version")
+_ITEM_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(
+    version=shown_version("k")
+)
 _ITEMS_GUARD = _LOCKED.format(owner="user_id") + _IF_MATCH.format(
     version=_ITEMS_CART_VERSION
 )
 # PostgreSQL's statements: lock, change, record, in one round trip.
-ADD_SQL = _one_round_trip(_add_item(_ITEM_GUARD))
-SET_SQL = _one_round_trip(_set_item(_ITEM_GUARD))
+ADD_SQL = _one_round_trip(_add_item(_ITEM_GUARD), creates=True)
+SET_SQL = _one_round_trip(_set_item(_ITEM_GUARD), creates=True)
 REMOVE_SQL = _one_round_trip(_remove_item(_ITEMS_GUARD))
 CLEAR_SQL = _one_round_trip(_clear_items(_ITEMS_GUARD))
 
@@ -206,9 +240,10 @@ DIAGNOSE_SQL = """
 
 # A cart in one query: the user LEFT JOIN its cart and items, so that an
 # unknown user (no row) differs from an empty cart (one row of NULLs); items
-# in add order; the version on every row (0 for a user with no cart row yet).
-CART_SQL = """
-    SELECT c.product_id, p.name, c.quantity, p.price, COALESCE(k.version, 0)
+# in add order; the shown version on every row (0 for a user with no cart row
+# yet).
+CART_SQL = f"""
+    SELECT c.product_id, p.name, c.quantity, p.price, {shown_version("k")}
     FROM carts_user u
     LEFT JOIN carts_cart k ON k.user_id = u.id
     LEFT JOIN carts_cartitem c ON c.user_id = u.id
