@@ -157,6 +157,13 @@ def guest_with(product_id: str, quantity: int) -> tuple[str, str]:
     return answer["user_id"], answer["token"]
 
 
+def merge_request(shopper, guest_token: str) -> Callable[[], object]:
+    """The shopper's merge of the guest's cart, for a thread of its own."""
+    return lambda: token_client(shopper).post(
+        "/cart/shopper/merge", {"guest_token": guest_token}, format="json"
+    )
+
+
 # 1. The admin locks the cart before it touches the cart's items.
 
 
@@ -200,11 +207,7 @@ def test_an_operators_delete_and_a_merge_into_that_cart_apply_in_one_order(
 
     delete = in_thread(lambda: admin_delete_selected(admin_client, item))
     wait_until(paused.paused, "the operator's delete paused")
-    merge = in_thread(
-        lambda: token_client(shopper).post(
-            "/cart/shopper/merge", {"guest_token": guest_token}, format="json"
-        )
-    )
+    merge = in_thread(merge_request(shopper, guest_token))
     wait_until(waiting_for_a_lock_or_done(merge), "the merge waits for a lock")
     paused.release()
 
@@ -303,11 +306,7 @@ def test_a_two_product_edit_racing_a_merge_lets_both_apply(
     paused = pause("carts_cart", "INSERT", None)
     editor, update = catalog_editor()
     try:
-        merge = in_thread(
-            lambda: token_client(shopper).post(
-                "/cart/shopper/merge", {"guest_token": guest_token}, format="json"
-            )
-        )
+        merge = in_thread(merge_request(shopper, guest_token))
         wait_until(paused.paused, "the merge paused")
         update(LOAFERS)  # in the shopper's cart, the higher id
         paused.release()
@@ -368,11 +367,7 @@ def test_a_merge_of_a_guest_being_purged_is_not_found(
 
     purge = in_thread(lambda: call_command("purge_carts", verbosity=0))
     wait_until(paused.paused, "purge paused")
-    merge = in_thread(
-        lambda: token_client(shopper).post(
-            "/cart/shopper/merge", {"guest_token": guest_token}, format="json"
-        )
-    )
+    merge = in_thread(merge_request(shopper, guest_token))
     wait_until(waiting_for_a_lock_or_done(merge), "the merge waits for a lock")
     paused.release()
     purge.result(WAIT)

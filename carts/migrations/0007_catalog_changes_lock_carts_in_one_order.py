@@ -14,13 +14,20 @@ change once: a new version. As before, the carts' last change (`updated_at`,
 what purge_carts reads) stays as it was: a catalog edit is not the shopper's.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
+per_row_trigger = import_module("carts.migrations.0006_product_changes_bump_cart_versions")
+
 CHANGED_PRODUCTS = "carts.changed_products"
+# What GET /cart shows of a product.
+SHOWN_CHANGED = """(OLD.name IS DISTINCT FROM NEW.name
+        OR OLD.price IS DISTINCT FROM NEW.price
+        OR OLD.active IS DISTINCT FROM NEW.active)"""
 
 POSTGRESQL = f"""
-DROP TRIGGER carts_product_shown_changed ON carts_product;
-DROP FUNCTION carts_product_shown_changed();
+{per_row_trigger.POSTGRESQL_BACKWARD}
 
 CREATE FUNCTION carts_product_note_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -35,10 +42,7 @@ END
 $$;
 CREATE TRIGGER carts_product_note_change
   AFTER UPDATE OF name, price, active ON carts_product
-  FOR EACH ROW
-  WHEN (OLD.name IS DISTINCT FROM NEW.name
-        OR OLD.price IS DISTINCT FROM NEW.price
-        OR OLD.active IS DISTINCT FROM NEW.active)
+  FOR EACH ROW WHEN {SHOWN_CHANGED}
   EXECUTE FUNCTION carts_product_note_change();
 
 -- At commit: the first firing takes every noted product, the others none.
@@ -64,37 +68,19 @@ $$;
 CREATE CONSTRAINT TRIGGER carts_products_changed
   AFTER UPDATE OF name, price, active ON carts_product
   DEFERRABLE INITIALLY DEFERRED
-  FOR EACH ROW
-  WHEN (OLD.name IS DISTINCT FROM NEW.name
-        OR OLD.price IS DISTINCT FROM NEW.price
-        OR OLD.active IS DISTINCT FROM NEW.active)
+  FOR EACH ROW WHEN {SHOWN_CHANGED}
   EXECUTE FUNCTION carts_products_changed();
 """
 
-POSTGRESQL_BACKWARD = """
+POSTGRESQL_BACKWARD = (
+    """
 DROP TRIGGER carts_products_changed ON carts_product;
 DROP FUNCTION carts_products_changed();
 DROP TRIGGER carts_product_note_change ON carts_product;
 DROP FUNCTION carts_product_note_change();
-CREATE FUNCTION carts_product_shown_changed() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM 1 FROM carts_cart
-  WHERE user_id IN (SELECT user_id FROM carts_cartitem WHERE product_id = NEW.id)
-  ORDER BY user_id FOR UPDATE;
-  UPDATE carts_cart SET version = version + 1
-  WHERE user_id IN (SELECT user_id FROM carts_cartitem WHERE product_id = NEW.id);
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER carts_product_shown_changed
-  AFTER UPDATE OF name, price, active ON carts_product
-  FOR EACH ROW
-  WHEN (OLD.name IS DISTINCT FROM NEW.name
-        OR OLD.price IS DISTINCT FROM NEW.price
-        OR OLD.active IS DISTINCT FROM NEW.active)
-  EXECUTE FUNCTION carts_product_shown_changed();
 """
+    + per_row_trigger.POSTGRESQL
+)
 
 
 def postgresql_only(statement: str):
