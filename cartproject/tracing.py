@@ -24,8 +24,9 @@ from django.http.response import HttpResponseBase
 # The span attribute with the request's id (carts.observability), the one in
 # the X-Request-ID header and on the log lines.
 REQUEST_ID_ATTRIBUTE = "cart.request_id"
-# Probes and scrapes come every few seconds and would drown the traces.
-DEFAULT_EXCLUDED_URLS = "healthz,readyz,metrics"
+# Probes and scrapes come every few seconds and would drown the traces. A
+# regular expression on the whole URL: a cart whose id is "healthz" is traced.
+DEFAULT_EXCLUDED_URLS = r"^https?://[^/]+/(healthz|readyz|metrics)/?(\?.*)?$"
 DEFAULT_SERVICE_NAME = "cartservice"
 
 _configured = False
