@@ -64,7 +64,8 @@ def port(a_container: dict, name: str) -> int:
 
 def image_users() -> dict[str, str]:
     """The USER of each Dockerfile stage: {"app": "10001:10001", ...}."""
-    users, stage = {}, None
+    users: dict[str, str] = {}
+    stage = ""
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         if match := re.match(r"FROM \S+ AS (\w+)", line):
             stage = match[1]
