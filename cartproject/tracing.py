@@ -18,6 +18,7 @@ gRPC server and the other commands).
 
 import os
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -53,7 +54,7 @@ def _check_supported() -> None:
     than serve without the traces it asked for."""
     exporters = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
     if exporters not in {"", "otlp"}:
-        raise RuntimeError(
+        raise ImproperlyConfigured(
             f"OTEL_TRACES_EXPORTER={exporters!r}: only 'otlp' (or 'none') is supported"
         )
     protocol = (
@@ -62,7 +63,7 @@ def _check_supported() -> None:
         or "http/protobuf"
     ).strip()
     if protocol != "http/protobuf":
-        raise RuntimeError(
+        raise ImproperlyConfigured(
             f"OTLP protocol {protocol!r}: only 'http/protobuf' is supported "
             "(an OpenTelemetry Collector's port 4318)"
         )
