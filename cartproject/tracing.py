@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-# The span attribute with the request's id (carts.observability), the one in
+# The span attribute with the request's id (carts.api.observability), the one in
 # the X-Request-ID header and on the log lines.
 REQUEST_ID_ATTRIBUTE = "cart.request_id"
 # Probes and scrapes come every few seconds and would drown the traces. A
