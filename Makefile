@@ -10,7 +10,7 @@ PORT ?= 8000
 # Tests never run with a real secret; Django's test runner turns DEBUG off.
 TEST_ENV := DJANGO_SECRET_KEY=test-only-not-secret
 
-.PHONY: run test pytest lint hooks screenshot venv clean soak
+.PHONY: run test pytest lint hooks kubernetes screenshot venv clean soak
 
 venv: $(INSTALLED)
 
@@ -23,10 +23,11 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
-## test: lint and types, the hooks, the suite, the container stage; then the work
-## tree must be as it was (in CI: clean), since no test may write a tracked file
+## test: lint and types, the hooks, the Kubernetes manifests, the suite, the
+## container stage; then the work tree must be as it was (in CI: clean), since
+## no test may write a tracked file
 test: $(INSTALLED)
-	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks pytest container-check
+	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks kubernetes pytest container-check
 
 ## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
 pytest: $(INSTALLED)
@@ -40,6 +41,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+## kubernetes: render deploy/kubernetes and validate it offline against the API's schemas
+kubernetes: $(INSTALLED)
+	VENV=$(VENV) scripts/check-kubernetes
 
 ## hooks: the pre-commit hooks (.pre-commit-config.yaml) on every file
 hooks: $(INSTALLED)

@@ -6,8 +6,11 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cartproject.settings")
 
+from cartproject import tracing
 from cartproject.lean import RoutingHandler
 
+# Before the handlers load MIDDLEWARE: tracing adds its own in front.
+tracing.configure()
 application = RoutingHandler(get_wsgi_application())
 
 # Refuse to serve with an insecure configuration (DEBUG off and no key, so
