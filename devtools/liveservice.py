@@ -147,10 +147,9 @@ class Gunicorn(LiveProcess):
         )
 
     def command(self) -> list[str]:
-        # No control socket: test servers running side by side would share it.
         return [
             *(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"),
-            *("--no-control-socket", "--bind", f"127.0.0.1:{self.port}"),
+            *("--bind", f"127.0.0.1:{self.port}"),
         ]
 
     def ready(self) -> bool:
