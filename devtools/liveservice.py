@@ -156,9 +156,18 @@ class Gunicorn(LiveProcess):
         return self.request("GET", "/healthz").status == 200
 
     def request(
-        self, method: str, path: str, *, token=None, body=None, timeout=10.0
+        self,
+        method: str,
+        path: str,
+        *,
+        token=None,
+        body=None,
+        headers=None,
+        timeout=10.0,
     ) -> Answer:
-        headers = {"Authorization": f"Token {token}"} if token else {}
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Token {token}"
         payload = None
         if body is not None:
             payload = json.dumps(body)
