@@ -73,6 +73,7 @@ ACCESS_LINE = re.compile(
 )
 
 
+@pytest.mark.repository
 def test_the_grpc_access_log_line_is_as_documented(grpc_server):
     docs = (ROOT / "docs" / "grpc.md").read_text()
     section = docs.split("## Access log", 1)[1].split("```", 2)[1]
