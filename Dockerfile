@@ -25,7 +25,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PATH=/opt/venv/bin:$PATH \
     GUNICORN_BIND=0.0.0.0:8000
-# A home directory: gunicorn puts its control socket (gunicornc) in ~/.gunicorn.
+# A home directory, as tools expect one. gunicorn's control socket is not put
+# in it (~/.gunicorn): gunicorn.conf.py makes none unless GUNICORN_CONTROL_SOCKET.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
         --shell /usr/sbin/nologin app

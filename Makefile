@@ -77,6 +77,7 @@ $(CONTAINER_TOOLS): requirements-docker.txt $(INSTALLED)
 	touch $@
 
 container-check: $(CONTAINER_TOOLS)
+	scripts/ensure-iptables
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/container-check
 
 .PHONY: container-check

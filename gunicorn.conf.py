@@ -35,6 +35,12 @@ accesslog = (
     else None
 )
 errorlog = "-"
+# gunicorn's control socket (gunicornc) is one path per user by default,
+# ~/.gunicorn/gunicorn.ctl: every instance on a host would bind the same file,
+# the last one started taking it from the others. None unless
+# GUNICORN_CONTROL_SOCKET names this instance's own.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+control_socket_disable = not control_socket
 # The default format without the referer; headers (and so tokens) never appear,
 # but the request id the service answered with does (carts.observability).
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'

@@ -147,19 +147,27 @@ class Gunicorn(LiveProcess):
         )
 
     def command(self) -> list[str]:
-        # No control socket: test servers running side by side would share it.
         return [
             *(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"),
-            *("--no-control-socket", "--bind", f"127.0.0.1:{self.port}"),
+            *("--bind", f"127.0.0.1:{self.port}"),
         ]
 
     def ready(self) -> bool:
         return self.request("GET", "/healthz").status == 200
 
     def request(
-        self, method: str, path: str, *, token=None, body=None, timeout=10.0
+        self,
+        method: str,
+        path: str,
+        *,
+        token=None,
+        body=None,
+        headers=None,
+        timeout=10.0,
     ) -> Answer:
-        headers = {"Authorization": f"Token {token}"} if token else {}
+        headers = dict(headers or {})
+        if token:
+            headers["Authorization"] = f"Token {token}"
         payload = None
         if body is not None:
             payload = json.dumps(body)

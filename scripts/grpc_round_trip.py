@@ -6,7 +6,7 @@ Checks health (SERVING) and reflection (the cart service listed), reads an
 unknown cart (Cart{}), adds one demo product twice (quantities merged), reads
 the cart, and, given the REST service's base URL and a staff token, reads the
 same cart over REST; then empties it and reads it empty. Stops with a non-zero
-exit at the first answer that differs from ../shared/API.md. Needs grpcio
+exit at the first answer that differs from docs/API.md. Needs grpcio
 (requirements.txt): scripts/container-check runs it with the project's
 virtualenv.
 """

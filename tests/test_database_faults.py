@@ -5,10 +5,8 @@ holding an open connection first and cart traffic throughout
 (docs/reliability.md)."""
 
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ import psycopg2
 import pytest
 
 from devtools.liveservice import Gunicorn, prepare_database
+from devtools.netfilter import partition, require_iptables
 from devtools.pgcluster import Cluster
 
 pytestmark = [pytest.mark.pg_server, pytest.mark.netfilter]
@@ -83,30 +82,6 @@ def open_every_threads_connection(cluster: Cluster, server: Gunicorn, token: str
 
 
 @contextmanager
-def partition(port: int):
-    """Drop every packet to or from `port` on the loopback, both directions;
-    nothing else is matched."""
-    iptables = shutil.which("iptables") or "/usr/sbin/iptables"
-    rules = [
-        ["INPUT", "-i", "lo", "-p", "tcp", "--dport", str(port), "-j", "DROP"],
-        ["INPUT", "-i", "lo", "-p", "tcp", "--sport", str(port), "-j", "DROP"],
-    ]
-    added = []
-    try:
-        for rule in rules:
-            subprocess.run([iptables, "-w", "-I", *rule], check=True)
-            added.append(rule)
-        yield
-    finally:
-        for rule in added:
-            subprocess.run([iptables, "-w", "-D", *rule], check=True)
-    listed = subprocess.run(
-        [iptables, "-w", "-S"], check=True, capture_output=True, text=True
-    ).stdout
-    assert f" {port} " not in listed + " "
-
-
-@contextmanager
 def frozen(cluster: Cluster):
     """SIGSTOP the cluster's processes (postmaster first: it forks no more),
     SIGCONT them afterwards. The kernel still accepts connections and
@@ -133,15 +108,6 @@ def _parent_pid(stat: Path) -> int | None:
         return int(stat.read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError):
         return None
-
-
-def iptables_usable() -> str | None:
-    """None when this process may change the packet filter, else why not."""
-    if os.geteuid() != 0:
-        return "needs root (iptables)"
-    if not (shutil.which("iptables") or os.path.exists("/usr/sbin/iptables")):
-        return "iptables is missing: apt-get install iptables (scripts/ensure-iptables)"
-    return None
 
 
 @dataclass
@@ -262,10 +228,7 @@ def survive(name: str, fault, cluster: Cluster, server: Gunicorn, token: str) ->
 
 
 def test_a_network_partition_is_a_fast_503_probes_answer_and_it_heals(service):
-    if reason := iptables_usable():
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_iptables()
     cluster, server, token = service
     with socket.socket() as bystander:  # another port of the loopback
         bystander.bind(("127.0.0.1", 0))

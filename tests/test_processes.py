@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.db import connection, transaction
+from gunicorn.ctl.client import ControlClient
 
 from carts.demo import LOAFERS
 from carts.models import CartItem
@@ -153,6 +154,40 @@ def test_the_rate_limit_holds_across_processes(alice, transactional_db, tmp_path
         ]
 
     assert statuses == [200] * 4 + [429] * 4
+
+
+def master_behind(control_socket) -> int:
+    """The pid of the gunicorn master that answers on this control socket."""
+    with ControlClient(str(control_socket), timeout=5) as client:
+        return client.send_command("show all")["arbiter"]["pid"]
+
+
+def test_gunicorns_on_one_host_share_no_control_socket(transactional_db, tmp_path):
+    """gunicorn's default control socket is one path per user
+    (~/.gunicorn/gunicorn.ctl), which the last instance started would take
+    from the others: the config makes none unless GUNICORN_CONTROL_SOCKET
+    names the instance's own."""
+    home = tmp_path / "home"
+    one_user = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
+    sockets = {name: tmp_path / f"{name}.ctl" for name in ("first", "second")}
+    for name in ("first", "second", "plain"):
+        (tmp_path / name).mkdir()
+    url = database_url_for_tests()
+
+    def server(name: str, **env: str) -> Gunicorn:
+        return Gunicorn(url, tmp_path / name, workers=1, env={**one_user, **env})
+
+    with (
+        server("first", GUNICORN_CONTROL_SOCKET=str(sockets["first"])) as first,
+        server("second", GUNICORN_CONTROL_SOCKET=str(sockets["second"])) as second,
+        server("plain"),
+    ):
+        first.wait_until(sockets["first"].exists)
+        second.wait_until(sockets["second"].exists)
+        masters = [master_behind(sockets["first"]), master_behind(sockets["second"])]
+
+        assert masters == [first.started().pid, second.started().pid]
+        assert not (home / ".gunicorn").exists()
 
 
 def test_a_chunked_body_is_not_read_past_the_limit(live_service, alice):

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from devtools.liveservice import ROOT
+from devtools.liveservice import ROOT, Gunicorn
+
+from .conftest import database_url_for_tests
 
 
 def production_env() -> dict[str, str]:
@@ -53,6 +55,34 @@ def test_check_deploy_passes_with_the_documented_production_environment():
     assert env["DJANGO_SECURE_PROXY_SSL_HEADER"] == "HTTP_X_FORWARDED_PROTO,https"
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.repository
+def test_behind_its_proxy_the_production_environment_limits_each_client_apart(
+    transactional_db, tmp_path
+):
+    """The TLS proxy appends the address it sees to X-Forwarded-For; with the
+    production environment each client has a bucket of its own, not one for
+    every client the proxy forwards."""
+    env = production_env()
+    proxied = {"Host": env["DJANGO_ALLOWED_HOSTS"], "X-Forwarded-Proto": "https"}
+    # The readiness poll asks for 127.0.0.1 directly, not through the proxy.
+    env["DJANGO_ALLOWED_HOSTS"] += ",127.0.0.1"
+    env["CART_THROTTLE_GUEST"] = "2/min"
+
+    def new_guest(server: Gunicorn, client: str) -> int:
+        headers = {**proxied, "X-Forwarded-For": client}
+        return server.request("POST", "/guests", headers=headers).status
+
+    with Gunicorn(database_url_for_tests(), tmp_path, env=env) as server:
+        first = [new_guest(server, "203.0.113.7") for _ in range(3)]
+        second = [new_guest(server, "198.51.100.23") for _ in range(2)]
+        # What a client writes in the header itself comes before the proxy's.
+        forged = new_guest(server, "198.51.100.99, 203.0.113.7")
+
+    assert first == [201, 201, 429]
+    assert second == [201, 201]
+    assert forged == 429
 
 
 def test_check_deploy_fails_when_the_tls_settings_are_missing():

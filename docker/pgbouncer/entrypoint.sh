@@ -35,6 +35,14 @@ max_client_conn = ${PGBOUNCER_MAX_CLIENT_CONN:-1000}
 query_wait_timeout = 30
 server_connect_timeout = 3
 ignore_startup_parameters = extra_float_digits
+; A client or server cut off without a FIN (a partition, a dead host) is
+; dropped within 10 + 3 x 5 = 25 s, as PostgreSQL drops its own (compose's
+; db); 25 s for data that is never acknowledged.
+tcp_keepalive = 1
+tcp_keepidle = 10
+tcp_keepintvl = 5
+tcp_keepcnt = 3
+tcp_user_timeout = 25000
 log_connections = 0
 log_disconnections = 0
 INI
