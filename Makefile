@@ -23,10 +23,10 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
-## test: lint and types, the hooks, the suite, the container stage; then the work
-## tree must be as it was (in CI: clean), since no test may write a tracked file
+## test: lint and types, the hooks, the suite, the container and failover stages;
+## then the work tree must be as it was (in CI: clean): no test writes a tracked file
 test: $(INSTALLED)
-	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks pytest container-check
+	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks pytest container-check failover-check
 
 ## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
 pytest: $(INSTALLED)
@@ -74,4 +74,8 @@ $(CONTAINER_TOOLS): requirements-docker.txt $(INSTALLED)
 container-check: $(CONTAINER_TOOLS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/container-check
 
-.PHONY: container-check
+## failover-check: the HA stack (Patroni, etcd, HAProxy) losing its primary under load
+failover-check: $(CONTAINER_TOOLS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/failover-check
+
+.PHONY: container-check failover-check
