@@ -34,7 +34,8 @@ frontend postgresql
     default_backend primary
 
 backend primary
-    option httpchk GET /primary
+    # OPTIONS: Patroni answers with the status alone, no body to cut short.
+    option httpchk OPTIONS /primary
     http-check expect status 200
     # Checked every second, out after two failures, in after one success.
     default-server inter 1s fastinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions

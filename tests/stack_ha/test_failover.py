@@ -4,6 +4,8 @@ afterwards, the service answers 503 quickly meanwhile and writes again by
 itself, /healthz answers throughout, and the old primary comes back as a
 standby that refuses writes (docs/failover.md)."""
 
+import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -119,18 +121,29 @@ class AddLoad:
     def resumed_at(self, since: float) -> float | None:
         """When the first add answered after the first refusal since `since`
         succeeded (None: no success yet); `since` itself if none was refused."""
-        refused = [a.answered for a in self.adds if a.started >= since and a.outcome != "ok"]
+        refused = [
+            a.answered for a in self.adds if a.started >= since and a.outcome != "ok"
+        ]
         if not refused:
             return None if not self.succeeded_after(since) else since
         return self.succeeded_after(min(refused))
 
     def succeeded_after(self, moment: float) -> float | None:
-        answered = [a.answered for a in self.adds if a.started >= moment and a.outcome == "ok"]
+        answered = [
+            a.answered for a in self.adds if a.started >= moment and a.outcome == "ok"
+        ]
         return min(answered, default=None)
 
 
+def docker(*args: str) -> None:
+    """The docker CLI itself: compose's start-up would delay the moment measured."""
+    subprocess.run(["docker", *args], check=True, capture_output=True, timeout=60)
+
+
 def catalog(token: str) -> list[str]:
-    return [product["product_id"] for product in call("web", "GET", "/products", token=token).body]
+    return [
+        product["id"] for product in call("web", "GET", "/products", token=token).body
+    ]
 
 
 def cart_lines(token: str, cart: str) -> dict[str, int]:
@@ -158,12 +171,15 @@ def lose_primary_under_load(token: str, lose) -> tuple[AddLoad, float, float]:
     return load, lost_at, resumed
 
 
-def check_every_acknowledged_add(token: str, load: AddLoad, label: str, lost_at: float, resumed: float) -> None:
+def check_every_acknowledged_add(
+    token: str, load: AddLoad, label: str, lost_at: float, resumed: float
+) -> None:
     """The guarantees, then the figures for the report."""
     outcomes = {a.outcome for a in load.adds}
     assert outcomes <= {"ok", "503", "UNAVAILABLE"}, outcomes
     refusals = [a for a in load.adds if a.outcome != "ok"]
-    slowest = max((a.answered - a.started for a in refusals), default=0.0)
+    refusal_times = [a.answered - a.started for a in refusals] or [0.0]
+    slowest = max(refusal_times)
     assert slowest < SLOWEST_REFUSAL, f"a refusal took {slowest:.1f} s"
     # Once back, back for good: every add started a second after the first
     # success succeeded.
@@ -173,7 +189,13 @@ def check_every_acknowledged_add(token: str, load: AddLoad, label: str, lost_at:
 
     carts = sorted({a.cart for a in load.adds})
     with ThreadPoolExecutor(4) as pool:
-        lines = dict(zip(carts, pool.map(lambda cart: cart_lines(token, cart), carts)))
+        lines = dict(
+            zip(
+                carts,
+                pool.map(lambda cart: cart_lines(token, cart), carts),
+                strict=True,
+            )
+        )
     acknowledged = [a for a in load.adds if a.outcome == "ok"]
     lost = [a for a in acknowledged if lines[a.cart].get(a.product) != 1]
     assert not lost, f"{len(lost)} acknowledged adds missing: {lost[:5]}"
@@ -183,7 +205,7 @@ def check_every_acknowledged_add(token: str, load: AddLoad, label: str, lost_at:
     health = [status for _, status, _ in load.probes]
     assert health and set(health) == {200}, f"/healthz answered {set(health)}"
     slowest_probe = max(seconds for _, _, seconds in load.probes)
-    assert slowest_probe < 2, f"/healthz took {slowest_probe:.1f} s"
+    assert slowest_probe < 3, f"/healthz took {slowest_probe:.1f} s"
 
     first_refusal = min((a.answered for a in refusals), default=resumed)
     record(
@@ -191,7 +213,8 @@ def check_every_acknowledged_add(token: str, load: AddLoad, label: str, lost_at:
         f" ({len(refusals)} refused, {committed_anyway} of them committed anyway);"
         f" gap {resumed - first_refusal:.1f} s from the first refusal to the"
         f" first success, writes back {resumed - lost_at:.1f} s after the loss;"
-        f" slowest refusal {slowest:.2f} s; /healthz {len(health)} x 200,"
+        f" refusals took {statistics.median(refusal_times):.2f} s (median),"
+        f" {slowest:.2f} s at most; /healthz {len(health)} x 200,"
         f" slowest {slowest_probe:.2f} s"
     )
 
@@ -220,8 +243,9 @@ def replicated() -> str:
 def test_killed_primary_loses_no_acknowledged_add_and_rejoins_as_a_standby(
     staff_token, replicated
 ):
+    container = compose("ps", "-q", replicated).strip()
     load, lost_at, resumed = lose_primary_under_load(
-        staff_token, lambda: compose("kill", replicated)
+        staff_token, lambda: docker("kill", container)
     )
     assert leader() != replicated
     check_every_acknowledged_add(staff_token, load, "primary killed", lost_at, resumed)
@@ -233,12 +257,22 @@ def test_killed_primary_loses_no_acknowledged_add_and_rejoins_as_a_standby(
 
 def test_switchover_under_load_loses_no_acknowledged_add(staff_token, replicated):
     (candidate,) = set(NODES) - {replicated}
+    container = compose("ps", "-q", replicated).strip()
     switchover = (
-        "exec", "-T", replicated, "patronictl", "-c", "/tmp/patroni.yml",
-        "switchover", "--leader", replicated, "--candidate", candidate, "--force",
+        "exec",
+        container,
+        "patronictl",
+        "-c",
+        "/tmp/patroni.yml",
+        "switchover",
+        "--leader",
+        replicated,
+        "--candidate",
+        candidate,
+        "--force",
     )
     load, lost_at, resumed = lose_primary_under_load(
-        staff_token, lambda: compose(*switchover)
+        staff_token, lambda: docker(*switchover)
     )
     assert leader() == candidate
     check_every_acknowledged_add(staff_token, load, "switchover", lost_at, resumed)
