@@ -46,7 +46,8 @@ def synchronous_standbys() -> int:
             "SELECT count(*) FROM pg_stat_replication"
             " WHERE state = 'streaming' AND sync_state = 'sync'"
         )
-        return cursor.fetchone()[0]
+        (count,) = cursor.fetchone() or (0,)
+        return count
 
 
 def wait_replicated(timeout: float = 120) -> float:
@@ -72,7 +73,7 @@ def refused_write(node: str) -> str:
     account: the name of the error it raised, or "" if it was accepted."""
     with connected(node) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT pg_is_in_recovery()")
-        assert cursor.fetchone()[0], f"{node} is not in recovery"
+        assert cursor.fetchone() == (True,), f"{node} is not in recovery"
         try:
             cursor.execute("CREATE TABLE failover_probe (id int)")
         except psycopg2.Error as error:
