@@ -37,8 +37,13 @@ backend primary
     # OPTIONS: Patroni answers with the status alone, no body to cut short.
     option httpchk OPTIONS /primary
     http-check expect status 200
-    # Checked every second, out after two failures, in after one success.
-    default-server inter 1s fastinter 500ms fall 2 rise 1 on-marked-down shutdown-sessions
+    # Out within 0.7 s of its Patroni answering 503 (two failures: every
+    # 0.5 s, then 0.2 s), in after one success. A demoted primary's Patroni
+    # answers 503 as it gives up the leader lock, and starts PostgreSQL as a
+    # standby 2 s later: out by then, no connection reaches it read-only.
+    # A check may take 2 s before it counts as failed.
+    timeout check 2s
+    default-server inter 500ms fastinter 200ms fall 2 rise 1 on-marked-down shutdown-sessions
 CFG
   for node in $PATRONI_NODES; do
     name=${node%%=*}

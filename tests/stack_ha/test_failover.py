@@ -26,7 +26,9 @@ REST_CLIENTS = 6
 PAUSE = 0.05  # between one client's adds: a steady load, not a flood
 RESUMED_FOR = 5.0  # seconds of load kept up once writes succeed again
 RESUME_WITHIN = 30.0  # the bound, from the loss of the primary
-SLOWEST_REFUSAL = 6.0  # DATABASE_QUERY_TIMEOUT (3 s) plus the connect timeout
+# A refusal waits at most for a bulkhead slot (DATABASE_BULKHEAD_WAIT, 3 s),
+# a connection (2 s) and a round trip (DATABASE_QUERY_TIMEOUT, 3 s).
+SLOWEST_REFUSAL = 10.0
 
 
 class Add(NamedTuple):
