@@ -4,8 +4,8 @@
 #   PGPORT              where to listen for PostgreSQL clients (5432)
 #   PATRONI_NODES       the cluster's nodes, "name=host:pgport:apiport ..."
 #   HAPROXY_LISTEN_ADDR the address to listen on (0.0.0.0)
-# A node receives connections only while its Patroni answers 200 on /primary:
-# it holds the leader lock and its PostgreSQL runs as the primary. A node that
+# A node receives connections only while its Patroni answers 200 on /primary
+# (it holds the leader lock) and its PostgreSQL runs as the primary. A node that
 # stops answering so loses its sessions at once (on-marked-down
 # shutdown-sessions): no connection to a demoted node stays open for writes.
 set -eu
@@ -34,9 +34,14 @@ frontend postgresql
     default_backend primary
 
 backend primary
-    # OPTIONS: Patroni answers with the status alone, no body to cut short.
-    option httpchk OPTIONS /primary
+    # 200: the node holds the leader lock, which Patroni takes before it
+    # promotes; "role": "master" (or "primary"): its PostgreSQL, asked for
+    # this answer, is out of recovery. Both, or a promotion still under way
+    # would be sent writes it refuses.
+    option httpchk
+    http-check send meth GET uri /primary
     http-check expect status 200
+    http-check expect rstring "\"role\": \"(master|primary)\""
     # Out within 0.7 s of its Patroni answering 503 (two failures: every
     # 0.5 s, then 0.2 s), in after one success. A demoted primary's Patroni
     # answers 503 as it gives up the leader lock, and starts PostgreSQL as a

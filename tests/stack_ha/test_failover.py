@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -126,8 +127,8 @@ class AddLoad:
         refused = [
             a.answered for a in self.adds if a.started >= since and a.outcome != "ok"
         ]
-        if not refused:
-            return None if not self.succeeded_after(since) else since
+        if not refused:  # none (yet): writes never stopped
+            return since if self.succeeded_after(since) is not None else None
         return self.succeeded_after(min(refused))
 
     def succeeded_after(self, moment: float) -> float | None:
@@ -154,7 +155,9 @@ def cart_lines(token: str, cart: str) -> dict[str, int]:
     return {line["product_id"]: line["quantity"] for line in answer.body["items"]}
 
 
-def lose_primary_under_load(token: str, lose) -> tuple[AddLoad, float, float]:
+def lose_primary_under_load(
+    token: str, lose: Callable[[], None]
+) -> tuple[AddLoad, float, float]:
     """Run the load, call `lose()` after 3 s, keep the load up until writes
     have succeeded again for RESUMED_FOR s (at most RESUME_WITHIN + 10 s):
     the load, the moment of the loss and the moment writes resumed."""
