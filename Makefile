@@ -24,10 +24,10 @@ run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
 ## test: lint and types, the hooks, the Kubernetes manifests, the suite, the
-## container stage; then the work tree must be as it was (in CI: clean), since
-## no test may write a tracked file
+## container and failover stages; then the work tree must be as it was (in CI:
+## clean), since no test may write a tracked file
 test: $(INSTALLED)
-	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks kubernetes pytest container-check
+	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks kubernetes pytest container-check failover-check
 
 ## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
 pytest: $(INSTALLED)
@@ -80,4 +80,8 @@ container-check: $(CONTAINER_TOOLS)
 	scripts/ensure-iptables
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/container-check
 
-.PHONY: container-check
+## failover-check: the HA stack (Patroni, etcd, HAProxy) losing its primary under load
+failover-check: $(CONTAINER_TOOLS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/failover-check
+
+.PHONY: container-check failover-check

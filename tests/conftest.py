@@ -14,9 +14,14 @@ from carts.models import CartItem, User
 from devtools.browser import CHROMIUM
 from devtools.liveservice import Gunicorn
 
-# tests/stack needs the compose stack; scripts/container-check starts it and
-# runs that directory with CART_STACK=1.
-collect_ignore = [] if os.environ.get("CART_STACK") else ["stack"]
+# tests/stack and tests/stack_ha need their compose stacks: scripts/container-check
+# and scripts/failover-check start them and run the directory with CART_STACK=1
+# or CART_STACK_HA=1.
+collect_ignore = [
+    directory
+    for directory, started in (("stack", "CART_STACK"), ("stack_ha", "CART_STACK_HA"))
+    if not os.environ.get(started)
+]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,8 @@
 #   PGBOUNCER_MAX_CLIENT_CONN    client connections accepted (1000)
 #   PGBOUNCER_CONNECT_QUERY      run on every new server connection (SET ...;
 #                                no single quotes: "2s" is a value too)
+#   PGBOUNCER_SERVER_LOGIN_RETRY seconds before connecting again after the
+#                                server refused or failed a login (15)
 set -eu
 : "${DB_HOST:?set DB_HOST}" "${DB_USER:?set DB_USER}" "${DB_PASSWORD:?set DB_PASSWORD}"
 conf=$(mktemp -d)
@@ -34,6 +36,7 @@ max_client_conn = ${PGBOUNCER_MAX_CLIENT_CONN:-1000}
 ; A client waits this long for a server connection before it is refused.
 query_wait_timeout = 30
 server_connect_timeout = 3
+server_login_retry = ${PGBOUNCER_SERVER_LOGIN_RETRY:-15}
 ignore_startup_parameters = extra_float_digits
 ; A client or server cut off without a FIN (a partition, a dead host) is
 ; dropped within 10 + 3 x 5 = 25 s, as PostgreSQL drops its own (compose's
