@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from carts.demo import LOAFERS
-from carts.models import Checkout, Product
+from carts.models import Cart, Checkout, Product
 
 from .conftest import add, cart_lines, concurrently, error_codes, token_client
 
@@ -424,3 +424,15 @@ def test_purge_removes_old_snapshots_and_keeps_recent_ones(alice, settings):
     assert list(Checkout.objects.values_list("pk", flat=True)) == [
         Checkout.objects.get(pk=recent).pk
     ]
+
+
+def test_purge_leaves_a_held_cart_alone_whatever_its_ttl(alice, settings):
+    settings.CART_USER_CART_TTL = 60
+    add(alice, "alice", LOAFERS)
+    checkout_id = hold(alice)["checkout"]["id"]
+    Cart.objects.update(updated_at=timezone.now() - timedelta(hours=1))
+
+    call_command("purge_carts", verbosity=0)
+
+    assert cart_lines("alice") == [(LOAFERS, 1)]
+    assert alice.post(f"/cart/alice/checkout/{checkout_id}/complete").status_code == 200

@@ -2,6 +2,9 @@
 parameters, bodies and exact error answers (carts.api.openapi builds them)."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_standardized_errors.openapi_validation_errors import (
+    extend_validation_errors,
+)
 
 from ..domain.errors import (
     CartEmpty,
@@ -215,16 +218,24 @@ CHECKOUT_HOLD = extend_schema(
     request=None,
     responses={
         201: CheckoutHoldOutput,
+        # Its 400 (invalid_idempotency_key): CHECKOUT_HOLD_VALIDATION.
         **error_responses(
             "CheckoutHold",
             *CART_WRITE_ERRORS,
-            *IDEMPOTENCY_ERRORS,
+            IdempotencyKeyReused,
+            IdempotencyKeyInUse,
             CartEmpty,
             GuestAlreadyMerged,
         ),
     },
     summary="Hold the cart for checkout: nothing changes it until complete, "
     "cancel or CART_CHECKOUT_TTL.",
+)
+
+# The hold takes no body, so nothing else gives it a 400 (a validation error
+# with no field): its one is the key's.
+CHECKOUT_HOLD_VALIDATION = extend_validation_errors(
+    [InvalidIdempotencyKey.code], methods=["post"]
 )
 
 CHECKOUT_COMPLETE = extend_schema(

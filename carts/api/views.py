@@ -199,6 +199,7 @@ class CartRepriceView(CartAPIView):
         )
 
 
+@schemas.CHECKOUT_HOLD_VALIDATION
 class CheckoutView(CartAPIView):
     permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
 

@@ -33,7 +33,12 @@ class PurgeReport:
 def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     """The carts each rule expires, by rule."""
     now = now or timezone.now()
-    guests = Cart.objects.filter(user__is_guest=True)
+    # A cart held for checkout is not expired under its payment (a TTL shorter
+    # than CART_CHECKOUT_TTL would otherwise reach it).
+    live_hold = Checkout.objects.filter(
+        user=OuterRef("user"), state=Checkout.State.HELD, expires_at__gt=now
+    )
+    guests = Cart.objects.filter(~Exists(live_hold), user__is_guest=True)
     rules = {
         "guests": guests.filter(
             merged_at__isnull=True,
@@ -47,6 +52,7 @@ def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     if settings.CART_USER_CART_TTL:
         rules["shopper_carts"] = Cart.objects.filter(
             Exists(CartItem.objects.filter(user=OuterRef("user"))),
+            ~Exists(live_hold),
             ~Q(user__is_guest=True),
             updated_at__lt=now - timedelta(seconds=settings.CART_USER_CART_TTL),
         )

@@ -1,8 +1,12 @@
 """Reads of a cart and of the catalog, each one query with its joins spelled
 out."""
 
+from datetime import UTC, datetime
+from uuid import UUID
+
 from django.conf import settings
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from ..domain.cart import CartContents, Hold, Item, money
 from ..domain.errors import UserNotFound
@@ -33,8 +37,19 @@ def cart_get(*, user_id: str) -> CartContents:
             if product_id is not None
         ],
         version=version,
-        hold=None if hold_id is None else Hold(hold_id, hold_expires_at),
+        hold=None if hold_id is None else _hold(hold_id, hold_expires_at),
     )
+
+
+def _hold(checkout_id: object, expires_at: object) -> Hold:
+    """A hold as the row gives it: PostgreSQL's uuid and timestamptz, or
+    SQLite's text."""
+    if isinstance(expires_at, str):
+        parsed = parse_datetime(expires_at)
+        assert parsed is not None  # as Django stored it
+        expires_at = parsed.replace(tzinfo=parsed.tzinfo or UTC)
+    assert isinstance(expires_at, datetime)
+    return Hold(UUID(str(checkout_id)), expires_at)
 
 
 def cart_version(*, user_id: str) -> int:
