@@ -182,6 +182,22 @@ def test_every_change_of_a_held_cart_is_refused(make_client, catalog):
     assert alice.get("/cart/alice").json()["checkout"] == checkout
 
 
+def test_a_held_guest_cart_is_not_merged_away(make_client, catalog):
+    alice = make_client("alice")
+    guest_id, guest_token = new_guest()
+    guest = APIClient()
+    guest.credentials(HTTP_AUTHORIZATION=f"Token {guest_token}")
+    add(guest, guest_id, LOAFERS)
+    hold(guest, guest_id)
+
+    refused = alice.post(
+        "/cart/alice/merge", {"guest_token": guest_token}, format="json"
+    )
+
+    assert (refused.status_code, error_codes(refused)) == (409, ["cart_in_checkout"])
+    assert cart_lines(guest_id) == [(LOAFERS, 1)]
+
+
 def test_an_empty_cart_or_one_with_only_unavailable_lines_cannot_be_held(alice):
     empty = alice.post("/cart/alice/checkout")
     add(alice, "alice", MUG)
