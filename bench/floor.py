@@ -58,7 +58,7 @@ def _cursor():
     return connection.cursor()
 
 
-def _line(product_id, name, quantity, price) -> dict:
+def _line(product_id, name, quantity, price, added_price, available=True) -> dict:
     price = price.quantize(CENT)
     return {
         "product_id": product_id,
@@ -66,6 +66,8 @@ def _line(product_id, name, quantity, price) -> dict:
         "quantity": quantity,
         "unit_price": str(price),
         "line_total": str(price * quantity),
+        "added_unit_price": str(added_price.quantize(CENT)),
+        "available": available,
     }
 
 
@@ -134,7 +136,7 @@ def _add(username: str, body: bytes, key: str | None):
 
 def _answer_add(cursor, params):
     row = _add_line(cursor, params)
-    if row[1] is None:  # no line written
+    if row[2] is None:  # no line written
         # The service's path (carts.cart.items._write_item): ask why; a user
         # with no cart row yet gets one, and the add again, in one
         # transaction. Otherwise the floor says no more than no, and creates
@@ -143,11 +145,11 @@ def _answer_add(cursor, params):
         user_exists, cart_exists = cursor.fetchone()[:2]
         if user_exists and not cart_exists:
             row = _cart_create_and_add(cursor, params)
-    version, user_id, new_quantity, created, name, price = row
+    version, _held, user_id, new_quantity, created, name, price, added_price = row
     if user_id is None:
         return "409 Conflict", {"error": "refused"}, None
     status = "201 Created" if created else "200 OK"
-    line = _line(params["product_id"], name, new_quantity, price)
+    line = _line(params["product_id"], name, new_quantity, price, added_price)
     return status, line, _etag(params["username"], version)
 
 
@@ -188,20 +190,32 @@ def _get(username: str, known: str | None):
             etag = _etag(username, row[0] if row else 0)
             if known == etag:
                 return "304 Not Modified", None, etag
-        cursor.execute(sql.CART_SQL, {"username": username})
+        cursor.execute(sql.CART_SQL, {"username": username, "now": datetime.now(UTC)})
         rows = cursor.fetchall()
     if not rows:
         return "404 Not Found", {"error": "user_not_found"}, None
-    items = [_line(*row[:4]) for row in rows if row[0] is not None]
-    subtotal = sum((Decimal(item["line_total"]) for item in items), Decimal("0.00"))
+    items = [_line(*row[:6]) for row in rows if row[0] is not None]
+    available = [item for item in items if item["available"]]
+    subtotal = sum((Decimal(item["line_total"]) for item in available), Decimal("0.00"))
     return (
         "200 OK",
         {
             "user_id": username,
             "items": items,
-            "total_quantity": sum(item["quantity"] for item in items),
+            "total_quantity": sum(item["quantity"] for item in available),
             "subtotal": str(subtotal),
             "currency": CURRENCY,
+            "warnings": [
+                {
+                    "code": "price_changed",
+                    "product_id": item["product_id"],
+                    "added_unit_price": item["added_unit_price"],
+                    "unit_price": item["unit_price"],
+                }
+                for item in items
+                if item["added_unit_price"] != item["unit_price"]
+            ],
+            "checkout": None if rows[0][6] is None else {"id": str(rows[0][6])},
         },
         _etag(username, rows[0][-1]),
     )

@@ -307,6 +307,10 @@ CART_USER_CART_TTL = env_duration("CART_USER_CART_TTL", "90d")  # 0: never
 # Safe retries: how long a stored answer to an Idempotency-Key is kept. A
 # repeat waits for its first at most DATABASE_LOCK_TIMEOUT, then 409.
 CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
+# Checkout: how long a hold lasts (then it counts as released), and how long a
+# completed checkout's order snapshot is kept (purge_carts).
+CART_CHECKOUT_TTL = env_duration("CART_CHECKOUT_TTL", "15m")
+CART_COMPLETED_CHECKOUT_TTL = env_duration("CART_COMPLETED_CHECKOUT_TTL", "30d")
 
 # ---------------------------------------------------------------------------
 # gRPC: Online Boutique's hipstershop.CartService (manage.py grpcserve)

@@ -3,13 +3,15 @@
 Every changelist computes its numbers in its one page query (annotations,
 `list_select_related`), so a page costs the same number of queries whatever
 its size. Edits of cart lines go through CartItemForm: the API's rules as form
-errors.
+errors; an edit of a cart held for checkout is refused with a message.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import (
     Aggregate,
@@ -26,12 +28,16 @@ from django.db.models.functions import Coalesce
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .cart.aggregate import cart_change
-from .forms import CartItemForm
-from .models import Cart, CartItem, Product, User
+from .cart.checkout import checkout_release
+from .domain.cart import Item
+from .domain.errors import CartInCheckout
+from .forms import CartItemForm, CartItemFormSet
+from .models import Cart, CartItem, Checkout, Product, User
 
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
@@ -56,16 +62,70 @@ def line_total(line: CartItem) -> Decimal:
     return line.quantity * line.product.price
 
 
+@admin.display(description="price as added")
+def added_unit_price(line: CartItem) -> Decimal:
+    return line.added_unit_price or line.product.price
+
+
+@admin.display(description="warning")
+def warning(line: CartItem) -> str:
+    """The warning the cart's answers give for this line, in words."""
+    product = line.product
+    item = Item(
+        product.pk,
+        product.name,
+        line.quantity,
+        product.price,
+        line.added_unit_price or product.price,
+        product.active,
+    )
+    if item.warning is None:
+        return ""
+    if not item.available:
+        return "no longer available"
+    return f"price changed from {item.added_unit_price} to {item.unit_price}"
+
+
+@contextmanager
+def unless_held(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest
+) -> Iterator[None]:
+    """A change of a cart held for checkout changes nothing (the aggregate
+    refuses it before the change): the operator is told why."""
+    try:
+        yield
+    except CartInCheckout as error:
+        model_admin.message_user(request, f"Not saved: {error}", messages.ERROR)
+
+
 class CartLineInline(admin.TabularInline[CartItem, User]):
     """The user's cart in add order: quantities editable, lines removable.
     A new line is added on the cart line page (the "Add a cart line" link)."""
 
     model = CartItem
     form = CartItemForm
+    formset = CartItemFormSet
     # Callables among the fields: Django shows them read-only; the stubs allow
     # only names there.
-    fields = ["product", "quantity", unit_price, line_total, "created_at", "updated_at"]  # type: ignore[list-item]
-    readonly_fields = ["product", unit_price, line_total, "created_at", "updated_at"]  # type: ignore[list-item]
+    fields = [
+        "product",
+        "quantity",
+        unit_price,  # type: ignore[list-item]
+        line_total,  # type: ignore[list-item]
+        added_unit_price,  # type: ignore[list-item]
+        warning,  # type: ignore[list-item]
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [
+        "product",
+        unit_price,  # type: ignore[list-item]
+        line_total,  # type: ignore[list-item]
+        added_unit_price,  # type: ignore[list-item]
+        warning,  # type: ignore[list-item]
+        "created_at",
+        "updated_at",
+    ]
     ordering = ["created_at", "id"]
     extra = 0
     show_change_link = True
@@ -200,6 +260,7 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
         if formset.model is not CartItem or not formset.has_changed():
             super().save_formset(request, form, formset, change)
             return
+        # CartItemFormSet refused a held cart's changes, its lock held since.
         with cart_change(user_pks=[form.instance.pk]):
             super().save_formset(request, form, formset, change)
 
@@ -221,6 +282,8 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
         "product",
         "quantity",
         line_total,  # type: ignore[list-item]  # a display callable
+        added_unit_price,  # type: ignore[list-item]
+        warning,
         "created_at",
         "updated_at",
     ]
@@ -236,11 +299,13 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
     ) -> None:
         # An item moved to another user changes both carts.
         moved_from = form.initial.get("user")
-        with cart_change(user_pks=[obj.user_id, *([moved_from] if moved_from else [])]):
+        carts = [obj.user_id, *([moved_from] if moved_from else [])]
+        # CartItemForm refused a held cart's changes, its lock held since.
+        with cart_change(user_pks=carts):
             super().save_model(request, obj, form, change)
 
     def delete_model(self, request: HttpRequest, obj: CartItem) -> None:
-        with cart_change(user_pks=[obj.user_id]):
+        with unless_held(self, request), cart_change(user_pks=[obj.user_id]):
             super().delete_model(request, obj)
 
     def delete_queryset(
@@ -248,7 +313,8 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
     ) -> None:
         # Outside the admin's page transaction (an action): the aggregate's
         # own transaction holds the deletes and their record together.
-        with cart_change(user_pks=queryset.values_list("user_id", flat=True)):
+        owners = queryset.values_list("user_id", flat=True)
+        with unless_held(self, request), cart_change(user_pks=owners):
             super().delete_queryset(request, queryset)
 
 
@@ -260,6 +326,7 @@ class CartAdmin(CartFiguresMixin, admin.ModelAdmin[Cart]):
     list_display = [
         "user",
         "guest",
+        "state",
         "cart_lines",
         "cart_quantity",
         "cart_subtotal",
@@ -271,9 +338,39 @@ class CartAdmin(CartFiguresMixin, admin.ModelAdmin[Cart]):
     list_filter = ["user__is_guest", "updated_at"]
     search_fields = ["user__username"]
     ordering = ["-updated_at"]
+    actions = ["release_holds"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Cart]:
-        return super().get_queryset(request).annotate(**cart_figures("user"))
+        live_hold = Checkout.objects.filter(
+            user=OuterRef("user"),
+            state=Checkout.State.HELD,
+            expires_at__gt=timezone.now(),
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                held_until=Subquery(live_hold.values("expires_at")[:1]),
+                **cart_figures("user"),
+            )
+        )
+
+    @admin.display(description="state", ordering="held_until")
+    def state(self, cart: Any) -> str:  # annotated by get_queryset
+        if cart.merged_at is not None:
+            return "merged guest"
+        if cart.held_until is not None:
+            held_until = timezone.localtime(cart.held_until)
+            return f"held until {held_until:%Y-%m-%d %H:%M:%S}"
+        return "active"
+
+    @admin.action(description="Release the checkout hold of the selected carts")
+    def release_holds(self, request: HttpRequest, queryset: QuerySet[Cart]) -> None:
+        released = sum(
+            checkout_release(user_pk=user_pk)
+            for user_pk in queryset.values_list("user_id", flat=True)
+        )
+        self.message_user(request, f"Released {released} checkout hold(s).")
 
     @admin.display(description="guest", boolean=True, ordering="user__is_guest")
     def guest(self, cart: Cart) -> bool:

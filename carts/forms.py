@@ -11,10 +11,36 @@ from typing import Any
 
 from django import forms
 
-from .cart.aggregate import carts_ensure, carts_lock
+from .cart.aggregate import carts_check_not_held, carts_ensure, carts_lock
 from .domain import rules
-from .domain.errors import InvalidQuantity, ItemLimitExceeded, QuantityLimitExceeded
-from .models import CartItem
+from .domain.errors import (
+    CartInCheckout,
+    InvalidQuantity,
+    ItemLimitExceeded,
+    QuantityLimitExceeded,
+)
+from .models import CartItem, User
+
+
+def check_not_held(user_pks: list[int]) -> None:
+    """A form error if a checkout holds one of these carts, which stay locked
+    until the admin's page transaction saves (so no hold begins meanwhile)."""
+    carts_ensure(user_pks=user_pks)
+    try:
+        carts_check_not_held(carts=carts_lock(user_pks=user_pks))
+    except CartInCheckout as error:
+        raise forms.ValidationError(str(error), code="cart_in_checkout") from None
+
+
+class CartItemFormSet(
+    forms.BaseInlineFormSet[CartItem, User, forms.ModelForm[CartItem]]
+):
+    """A user's cart lines: none is saved or deleted while the cart is held."""
+
+    def clean(self) -> None:
+        super().clean()
+        if self.has_changed():
+            check_not_held([self.instance.pk])
 
 
 class CartItemForm(forms.ModelForm[CartItem]):
@@ -52,6 +78,9 @@ class CartItemForm(forms.ModelForm[CartItem]):
                 "product", f"Product '{product.pk}' is inactive: carts cannot take it."
             )
         user = cleaned_data.get("user")
+        if user and self.has_changed():
+            moved_from = self.initial.get("user")
+            check_not_held([user.pk, *([moved_from] if moved_from else [])])
         if user and (self.instance._state.adding or "user" in self.changed_data):
             # Counted under the carts' lock, as the API's writes count: the
             # admin's page is one transaction, so the count holds until saved.

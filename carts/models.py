@@ -1,4 +1,6 @@
 import secrets
+import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MinLengthValidator, MinValueValidator
@@ -54,6 +56,13 @@ class CartItem(models.Model):
         Product, on_delete=models.PROTECT, related_name="cart_items"
     )
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    # The product's price when the item was first added (a merge into it or
+    # a PUT keeps it); the cart warns when the current price differs. NULL
+    # (rows written by SQL outside the service: seeds, the bench) reads as
+    # the current price.
+    added_unit_price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +85,12 @@ class CartItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.product_id} x {self.quantity}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # An item the admin's forms create is priced as the API's adds price it.
+        if self.added_unit_price is None:
+            self.added_unit_price = self.product.price
+        super().save(*args, **kwargs)
 
 
 def new_generation() -> int:
@@ -162,3 +177,46 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller_id}: {self.key} -> {self.status}"
+
+
+class Checkout(models.Model):
+    """A checkout of a cart: while `held` and before `expires_at`, nothing
+    changes the cart (carts.cart.checkout). Past `expires_at` a held checkout
+    counts as released, with no process having to run: every check compares
+    the time. A completed one keeps its order snapshot until purge_carts
+    removes it (CART_COMPLETED_CHECKOUT_TTL)."""
+
+    class State(models.TextChoices):
+        HELD = "held"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"  # held, and replaced after its expiry by a new one
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="checkouts")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.HELD)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # The held items as they will be charged: product id, name, quantity,
+    # unit price (a Decimal string), in cart order.
+    items = models.JSONField(default=list)
+    currency = models.CharField(max_length=3)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One live hold per cart; the writes' guard reads it by this index.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(state="held"),
+                name="checkout_one_held_per_cart",
+            ),
+        ]
+        indexes = [
+            # purge_carts deletes completed checkouts by age.
+            models.Index(fields=["completed_at"], name="checkout_completed_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkout {self.id} of {self.user_id}: {self.state}"

@@ -129,3 +129,39 @@ def test_operator_changes_a_quantity_in_the_admin_and_the_api_sees_it(
         ("2ZYFJ3GM2N", 3),
     ]
     assert cart_after["subtotal"] == str(expected_subtotal)
+
+
+def test_a_price_changed_in_the_admin_warns_the_cart_until_repriced(
+    chromium, cart_service, demo_accounts
+):
+    _, token = demo_accounts
+    status, _ = api(
+        cart_service, token, "POST", "/cart/demo", {"product_id": "L9ECAV7KIM"}
+    )
+    assert status == 201
+
+    with chromium_page(chromium) as page:
+        page.goto(f"{cart_service}/admin/login/?next=/admin/carts/product/")
+        page.fill("#id_username", "staff")
+        page.fill("#id_password", ADMIN_PASSWORD)
+        with page.expect_navigation():
+            page.click("input[type=submit]")
+        row = page.locator("#result_list tr", has_text="L9ECAV7KIM")
+        row.locator("input[name$='-price']").fill("99.50")
+        with page.expect_navigation():
+            page.click("input[name=_save]")
+        assert "was changed successfully" in page.inner_text(".messagelist")
+
+    _, cart = api(cart_service, token, "GET", "/cart/demo")
+    assert cart["warnings"] == [
+        {
+            "code": "price_changed",
+            "product_id": "L9ECAV7KIM",
+            "added_unit_price": "89.99",
+            "unit_price": "99.50",
+        }
+    ]
+    assert cart["subtotal"] == "99.50"
+    status, repriced = api(cart_service, token, "POST", "/cart/demo/reprice")
+    assert (status, repriced["warnings"]) == (200, [])
+    assert repriced["items"][0]["added_unit_price"] == "99.50"

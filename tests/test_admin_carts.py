@@ -58,8 +58,8 @@ def test_the_carts_list_shows_figures_sorted_by_last_change(
     count, response = queries_for(admin_client, "/admin/carts/cart/")
     oldest_first = admin_client.get(
         "/admin/carts/cart/",
-        # No actions on this read-only list, hence no checkbox column.
-        {"o": str(CartAdmin.list_display.index("updated_at"))},
+        # The action's checkbox column comes first.
+        {"o": str(CartAdmin.list_display.index("updated_at") + 1)},
     )
 
     rows = response.context["cl"].result_list

@@ -22,6 +22,8 @@ def test_adding_same_product_twice_merges_into_one_line(alice):
         "quantity": 8,
         "unit_price": "89.99",
         "line_total": "719.92",
+        "added_unit_price": "89.99",
+        "available": True,
     }
     assert second.status_code == 200
     assert second.json()["quantity"] == 16

@@ -22,6 +22,8 @@ def test_setting_quantity_replaces_it(alice):
         "quantity": 3,
         "unit_price": "89.99",
         "line_total": "269.97",
+        "added_unit_price": "89.99",
+        "available": True,
     }
     assert cart_lines("alice") == [(LOAFERS, 3)]
 

@@ -20,6 +20,8 @@ def test_reading_the_cart_lists_lines_in_add_order_with_totals(alice):
                 "quantity": 16,
                 "unit_price": "89.99",
                 "line_total": "1439.84",
+                "added_unit_price": "89.99",
+                "available": True,
             },
             {
                 "product_id": "LS4PSXUNUM",
@@ -27,11 +29,15 @@ def test_reading_the_cart_lists_lines_in_add_order_with_totals(alice):
                 "quantity": 3,
                 "unit_price": "18.49",
                 "line_total": "55.47",
+                "added_unit_price": "18.49",
+                "available": True,
             },
         ],
         "total_quantity": 19,
         "subtotal": "1495.31",
         "currency": "USD",
+        "warnings": [],
+        "checkout": None,
     }
 
 
@@ -45,6 +51,8 @@ def test_empty_cart_is_200_with_zero_totals(alice):
         "total_quantity": 0,
         "subtotal": "0.00",
         "currency": "USD",
+        "warnings": [],
+        "checkout": None,
     }
 
 

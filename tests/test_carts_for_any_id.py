@@ -55,6 +55,8 @@ def test_reads_and_deletes_of_an_unknown_id_answer_as_for_an_empty_cart(
             "total_quantity": 0,
             "subtotal": "0.00",
             "currency": "USD",
+            "warnings": [],
+            "checkout": None,
         }
     if expected == 404:
         assert error_codes(response) == ["line_not_found"]

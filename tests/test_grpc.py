@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
 
+from carts.cart.checkout import checkout_hold
 from carts.cart.owners import NewOwner, owner_cart_ensure
 from carts.grpc.cart_pb2 import (
     AddItemRequest,
@@ -188,6 +189,24 @@ def test_an_add_past_the_quantity_limit_is_refused_and_changes_nothing(server, c
     )
     add(server, user_id, LOAFERS, 1)
     assert cart_lines(user_id) == [(LOAFERS, 1000)]
+
+
+def test_a_cart_held_for_checkout_refuses_changes_and_still_reads(server, catalog):
+    user_id = session_id()
+    add(server, user_id, LOAFERS, 2)
+    checkout_hold(user_id=user_id)
+
+    refusals = [
+        refusal(lambda: add(server, user_id, MUG)),
+        refusal(lambda: add(server, user_id, LOAFERS)),
+        refusal(lambda: server.cart.EmptyCart(EmptyCartRequest(user_id=user_id))),
+    ]
+
+    assert [(code, error_code) for code, _, error_code in refusals] == [
+        (grpc.StatusCode.FAILED_PRECONDITION, "cart_in_checkout")
+    ] * 3
+    cart = get(server, user_id)
+    assert [(item.product_id, item.quantity) for item in cart.items] == [(LOAFERS, 2)]
 
 
 def test_a_new_line_past_the_line_limit_is_refused(server, catalog):

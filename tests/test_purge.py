@@ -69,7 +69,8 @@ def test_purge_removes_exactly_the_expired(carts_of_every_age):
 
     assert output.strip() == (
         "purge_carts removed: 1 stale guests, 1 merged guests, "
-        "1 stale shopper carts emptied, 0 expired idempotency records"
+        "1 stale shopper carts emptied, 0 expired idempotency records, "
+        "0 old checkouts"
     )
     assert usernames() == {
         "fresh-guest",

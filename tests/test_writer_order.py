@@ -378,3 +378,52 @@ def test_a_merge_of_a_guest_being_purged_is_not_found(
     assert not User.objects.filter(pk=guest_pk).exists()
     assert not Cart.objects.filter(user_id=guest_pk).exists()
     assert cart_lines("shopper") == []
+
+
+# 5. A checkout hold and the cart's writers wait for each other's lock.
+
+
+def test_an_add_paused_before_its_commit_is_in_the_hold_that_waited_for_it(
+    alice, pause, in_thread
+):
+    add(alice, "alice", LOAFERS)
+    paused = pause("carts_cartitem", "INSERT", f"NEW.product_id = '{MUG}'")
+
+    added = in_thread(
+        lambda: token_client(alice).post(
+            "/cart/alice", {"product_id": MUG}, format="json"
+        )
+    )
+    wait_until(paused.paused, "the add paused after its INSERT")
+    held = in_thread(lambda: token_client(alice).post("/cart/alice/checkout"))
+    wait_until(waiting_for_a_lock_or_done(held), "the hold waits for a lock")
+    paused.release()
+
+    assert added.result(WAIT).status_code == 201
+    answer = held.result(WAIT)
+    assert answer.status_code == 201, answer.content
+    held_items = [
+        (item["product_id"], item["quantity"])
+        for item in answer.json()["cart"]["items"]
+    ]
+    assert held_items == [(LOAFERS, 1), (MUG, 1)]
+
+
+def test_an_add_that_waited_for_a_paused_hold_is_refused(alice, pause, in_thread):
+    add(alice, "alice", LOAFERS)
+    paused = pause("carts_checkout", "INSERT", "NEW.state = 'held'")
+
+    held = in_thread(lambda: token_client(alice).post("/cart/alice/checkout"))
+    wait_until(paused.paused, "the hold paused after its INSERT")
+    added = in_thread(
+        lambda: token_client(alice).post(
+            "/cart/alice", {"product_id": MUG}, format="json"
+        )
+    )
+    wait_until(waiting_for_a_lock_or_done(added), "the add waits for a lock")
+    paused.release()
+
+    assert held.result(WAIT).status_code == 201
+    refused = added.result(WAIT)
+    assert (refused.status_code, error_codes(refused)) == (409, ["cart_in_checkout"])
+    assert cart_lines("alice") == [(LOAFERS, 1)]

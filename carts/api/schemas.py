@@ -2,8 +2,17 @@
 parameters, bodies and exact error answers (carts.api.openapi builds them)."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_standardized_errors.openapi_validation_errors import (
+    extend_validation_errors,
+)
 
 from ..domain.errors import (
+    CartEmpty,
+    CartInCheckout,
+    CheckoutCancelled,
+    CheckoutCompleted,
+    CheckoutExpired,
+    CheckoutNotFound,
     GuestAlreadyMerged,
     GuestNotFound,
     IdempotencyKeyInUse,
@@ -30,6 +39,7 @@ from .openapi import (
     USER_ID_FOR_WRITE,
     error_responses,
     etag_header,
+    path_parameter,
     replayed_header,
 )
 from .serializers import (
@@ -39,14 +49,18 @@ from .serializers import (
     CartMergeInput,
     CartMergeOutput,
     CartOutput,
+    CheckoutCompleteOutput,
+    CheckoutHoldOutput,
+    CheckoutSnapshotOutput,
     GuestOutput,
     ProductOutput,
 )
 
 # The errors beyond DRF's that each kind of operation documents.
 CART_ERRORS = (UserNotFound, UNMATCHED_PATH, ServiceUnavailable)
-# Writes under /cart/<user_id> take If-Match; some take Idempotency-Key.
-CART_WRITE_ERRORS = (*CART_ERRORS, PreconditionFailed)
+# Writes under /cart/<user_id> take If-Match; some take Idempotency-Key; none
+# changes a cart held for checkout.
+CART_WRITE_ERRORS = (*CART_ERRORS, PreconditionFailed, CartInCheckout)
 IDEMPOTENCY_ERRORS = (InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInUse)
 ITEM_WRITE_ERRORS = (
     *CART_WRITE_ERRORS,
@@ -174,6 +188,91 @@ PRODUCT_GET = extend_schema(
             "ProductGet", ProductNotFound, UNMATCHED_PATH, ServiceUnavailable
         ),
     },
+)
+
+CHECKOUT_ID = path_parameter(
+    "checkout_id",
+    "A checkout's id, as its hold answered it.",
+    "0b5f3c9e-7d6a-4e0f-9a51-2f8c1d3e4b6a",
+)
+# Checkout steps name a checkout of the cart; an id that is none is a 404.
+CHECKOUT_ERRORS = (*CART_ERRORS, CheckoutNotFound)
+
+CART_REPRICE = extend_schema(
+    operation_id="cart_reprice",
+    parameters=[USER_ID, IF_MATCH, etag_header(200, 412)],
+    request=None,
+    responses={200: CartOutput, **error_responses("CartReprice", *CART_WRITE_ERRORS)},
+    summary="Accept the current prices: every added_unit_price becomes the price.",
+)
+
+CHECKOUT_HOLD = extend_schema(
+    operation_id="checkout_hold",
+    parameters=[
+        USER_ID,
+        IF_MATCH,
+        IDEMPOTENCY_KEY,
+        etag_header(201, 412),
+        replayed_header(201),
+    ],
+    request=None,
+    responses={
+        201: CheckoutHoldOutput,
+        # Its 400 (invalid_idempotency_key): CHECKOUT_HOLD_VALIDATION.
+        **error_responses(
+            "CheckoutHold",
+            *CART_WRITE_ERRORS,
+            IdempotencyKeyReused,
+            IdempotencyKeyInUse,
+            CartEmpty,
+            GuestAlreadyMerged,
+        ),
+    },
+    summary="Hold the cart for checkout: nothing changes it until complete, "
+    "cancel or CART_CHECKOUT_TTL.",
+)
+
+# The hold takes no body, so nothing else gives it a 400 (a validation error
+# with no field): its one is the key's.
+CHECKOUT_HOLD_VALIDATION = extend_validation_errors(
+    [InvalidIdempotencyKey.code], methods=["post"]
+)
+
+CHECKOUT_COMPLETE = extend_schema(
+    operation_id="checkout_complete",
+    parameters=[USER_ID, CHECKOUT_ID],
+    request=None,
+    responses={
+        200: CheckoutCompleteOutput,
+        **error_responses(
+            "CheckoutComplete", *CHECKOUT_ERRORS, CheckoutExpired, CheckoutCancelled
+        ),
+    },
+    summary="Complete the checkout: the held items leave the cart; the order "
+    "snapshot. A repeat answers the same snapshot.",
+)
+
+CHECKOUT_CANCEL = extend_schema(
+    operation_id="checkout_cancel",
+    parameters=[USER_ID, CHECKOUT_ID, etag_header(200)],
+    request=None,
+    responses={
+        200: CartOutput,
+        **error_responses("CheckoutCancel", *CHECKOUT_ERRORS, CheckoutCompleted),
+    },
+    summary="Release the hold; the cart.",
+)
+
+CHECKOUT_GET = extend_schema(
+    operation_id="checkout_get",
+    parameters=[CHECKOUT_ID],
+    responses={
+        200: CheckoutSnapshotOutput,
+        **error_responses(
+            "CheckoutGet", CheckoutNotFound, UNMATCHED_PATH, ServiceUnavailable
+        ),
+    },
+    summary="A completed checkout's order snapshot (staff).",
 )
 
 HEALTHZ = extend_schema(operation_id="healthz", responses={200: dict})

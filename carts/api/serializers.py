@@ -12,7 +12,8 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
-from ..domain.cart import CENT, CartContents, Item
+from ..cart.checkout import CheckoutSnapshot
+from ..domain.cart import CENT, CartContents, Hold, Item
 
 PRODUCT_ID_MAX_LENGTH = 64
 
@@ -136,6 +137,8 @@ class CartItemOutput(OutputSerializer):
     quantity = serializers.IntegerField()
     unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
     line_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+    added_unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    available = serializers.BooleanField()
 
     @classmethod
     def render(cls, instance: Item) -> dict[str, Any]:
@@ -148,6 +151,8 @@ class CartItemOutput(OutputSerializer):
             "quantity": instance.quantity,
             "unit_price": _decimal_string(instance.unit_price),
             "line_total": _decimal_string(instance.line_total),
+            "added_unit_price": _decimal_string(instance.added_unit_price),
+            "available": instance.available,
         }
 
 
@@ -162,12 +167,50 @@ class CurrencyField(serializers.Field[str, str, str, Any]):
         return settings.CART_CURRENCY
 
 
+class WarningOutput(serializers.Serializer[Any]):
+    """Why what is charged differs from what the customer saw: one per item."""
+
+    code = serializers.ChoiceField(choices=["price_changed", "product_unavailable"])
+    product_id = serializers.CharField()
+    added_unit_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False
+    )
+    unit_price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False
+    )
+
+
+class CheckoutOutput(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    expires_at = serializers.DateTimeField()
+    state = serializers.ChoiceField(choices=["held"])
+
+
+def _hold(hold: Hold | None) -> dict[str, Any] | None:
+    if hold is None:
+        return None
+    return {
+        "id": str(hold.id),
+        "expires_at": hold.expires_at.isoformat().replace("+00:00", "Z"),
+        "state": "held",
+    }
+
+
+def _warning(warning: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: _decimal_string(value) if isinstance(value, Decimal) else value
+        for name, value in warning.items()
+    }
+
+
 class CartOutput(OutputSerializer):
     user_id = serializers.CharField()
     items = CartItemOutput(many=True)
     total_quantity = serializers.IntegerField()
     subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
     currency = CurrencyField()
+    warnings = WarningOutput(many=True)
+    checkout = CheckoutOutput(allow_null=True, source="hold")
 
     @classmethod
     def render(cls, instance: CartContents) -> dict[str, Any]:
@@ -178,7 +221,59 @@ class CartOutput(OutputSerializer):
             "total_quantity": instance.total_quantity,
             "subtotal": _decimal_string(instance.subtotal),
             "currency": settings.CART_CURRENCY,
+            "warnings": [_warning(warning) for warning in instance.warnings],
+            "checkout": _hold(instance.hold),
         }
+
+
+class CheckoutHoldOutput(OutputSerializer):
+    checkout = CheckoutOutput()
+    cart = CartOutput()
+
+    @classmethod
+    def render(cls, instance: CartContents) -> dict[str, Any]:
+        return {"checkout": _hold(instance.hold), "cart": CartOutput.render(instance)}
+
+
+class ChargedItemOutput(serializers.Serializer[Any]):
+    product_id = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=None, decimal_places=2)
+
+
+class CheckoutSnapshotOutput(OutputSerializer):
+    """A completed checkout: the items as charged."""
+
+    checkout_id = serializers.UUIDField()
+    completed_at = serializers.DateTimeField()
+    items = ChargedItemOutput(many=True)
+    subtotal = serializers.DecimalField(max_digits=None, decimal_places=2)
+    currency = serializers.CharField()
+
+    @classmethod
+    def render(cls, instance: CheckoutSnapshot) -> dict[str, Any]:
+        return {
+            "checkout_id": str(instance.checkout_id),
+            "completed_at": instance.completed_at.isoformat().replace("+00:00", "Z"),
+            "items": [
+                {
+                    "product_id": item.product_id,
+                    "name": item.name,
+                    "quantity": item.quantity,
+                    "unit_price": _decimal_string(item.unit_price),
+                    "line_total": _decimal_string(item.line_total),
+                }
+                for item in instance.items
+            ],
+            "subtotal": _decimal_string(instance.subtotal),
+            "currency": instance.currency,
+        }
+
+
+class CheckoutCompleteOutput(CheckoutSnapshotOutput):
+    already_completed = serializers.BooleanField()
 
 
 class GuestOutput(OutputSerializer):

@@ -40,6 +40,27 @@ urlpatterns = [
     *optional_slash(
         "cart/<id:user_id>/merge", views.CartMergeView.as_view(), "cart-merge"
     ),
+    *optional_slash(
+        "cart/<id:user_id>/reprice", views.CartRepriceView.as_view(), "cart-reprice"
+    ),
+    *optional_slash(
+        "cart/<id:user_id>/checkout", views.CheckoutView.as_view(), "checkout"
+    ),
+    *optional_slash(
+        "cart/<id:user_id>/checkout/<id:checkout_id>/complete",
+        views.CheckoutCompleteView.as_view(),
+        "checkout-complete",
+    ),
+    *optional_slash(
+        "cart/<id:user_id>/checkout/<id:checkout_id>/cancel",
+        views.CheckoutCancelView.as_view(),
+        "checkout-cancel",
+    ),
+    *optional_slash(
+        "checkouts/<id:checkout_id>",
+        views.CheckoutSnapshotView.as_view(),
+        "checkout-detail",
+    ),
     *optional_slash("guests", views.GuestView.as_view(), "guests"),
     *optional_slash(
         "cart/<id:user_id>/items/<id:product_id>",

@@ -5,14 +5,15 @@ from typing import Any
 from django.http import HttpResponseBase, HttpResponseNotModified
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from ..cart import items, merge, owners, reads
+from ..cart import checkout, items, merge, owners, reads
 from ..cart.items import ItemWrite
 from ..cart.owners import NewOwner, new_owner_for
+from ..domain.cart import CartContents
 from ..domain.errors import ProductNotFound
 from ..domain.rules import MergeMode
 from . import schemas
@@ -28,6 +29,8 @@ from .serializers import (
     CartMergeInput,
     CartMergeOutput,
     CartOutput,
+    CheckoutHoldOutput,
+    CheckoutSnapshotOutput,
     GuestOutput,
     ProductOutput,
 )
@@ -102,10 +105,7 @@ class CartView(CartAPIView):
                 not_modified = HttpResponseNotModified()
                 not_modified["ETag"] = cart_etag(user_id, version)
                 return not_modified
-        cart = reads.cart_get(user_id=user_id)
-        return Response(
-            CartOutput.render(cart), headers={"ETag": cart_etag(user_id, cart.version)}
-        )
+        return cart_response(reads.cart_get(user_id=user_id))
 
     @schemas.CART_CLEAR
     def delete(self, request: Request, user_id: str) -> Response:
@@ -179,6 +179,81 @@ class CartMergeView(CartAPIView):
             )
 
         return respond_once(request, merge_response)
+
+
+def cart_response(cart: CartContents, **kwargs: Any) -> Response:
+    return Response(
+        CartOutput.render(cart),
+        headers={"ETag": cart_etag(cart.user_id, cart.version)},
+        **kwargs,
+    )
+
+
+class CartRepriceView(CartAPIView):
+    permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
+
+    @schemas.CART_REPRICE
+    def post(self, request: Request, user_id: str) -> Response:
+        return cart_response(
+            checkout.cart_reprice(user_id=user_id, if_match=if_match(request, user_id))
+        )
+
+
+@schemas.CHECKOUT_HOLD_VALIDATION
+class CheckoutView(CartAPIView):
+    permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
+
+    @schemas.CHECKOUT_HOLD
+    def post(self, request: Request, user_id: str) -> Response:
+        def hold_response() -> Response:
+            cart = checkout.checkout_hold(
+                user_id=user_id, if_match=if_match(request, user_id)
+            )
+            return Response(
+                CheckoutHoldOutput.render(cart),
+                status=status.HTTP_201_CREATED,
+                headers={"ETag": cart_etag(user_id, cart.version)},
+            )
+
+        return respond_once(request, hold_response)
+
+
+class CheckoutCompleteView(CartAPIView):
+    permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
+
+    @schemas.CHECKOUT_COMPLETE
+    def post(self, request: Request, user_id: str, checkout_id: str) -> Response:
+        completion = checkout.checkout_complete(
+            user_id=user_id, checkout_id=checkout_id
+        )
+        return Response(
+            CheckoutSnapshotOutput.render(completion.snapshot)
+            | {"already_completed": completion.already_completed}
+        )
+
+
+class CheckoutCancelView(CartAPIView):
+    permission_classes = [IsAuthenticated, IsCartOwnerOrStaff]
+
+    @schemas.CHECKOUT_CANCEL
+    def post(self, request: Request, user_id: str, checkout_id: str) -> Response:
+        return cart_response(
+            checkout.checkout_cancel(user_id=user_id, checkout_id=checkout_id)
+        )
+
+
+class CheckoutSnapshotView(CartAPIView):
+    """Staff read a completed checkout's order snapshot."""
+
+    permission_classes = [IsAuthenticated, IsAdminUser]
+
+    @schemas.CHECKOUT_GET
+    def get(self, request: Request, checkout_id: str) -> Response:
+        return Response(
+            CheckoutSnapshotOutput.render(
+                checkout.checkout_snapshot(checkout_id=checkout_id)
+            )
+        )
 
 
 class GuestView(CartAPIView):

@@ -8,6 +8,11 @@
    gives the cart a new version (what its ETag names) and the time of its
    last change (what expiry reads). Whatever else every change must record
    belongs in that statement and in `carts_record_change`, which runs it.
+3. A held cart does not change: while a checkout holds it (until the hold
+   ends or expires), every change is refused with CartInCheckout. The
+   one-round-trip statements say it in their WHERE (sql._NOT_HELD); every
+   other writer calls `carts_check_not_held` once the carts are locked
+   (`cart_change` does).
 
 The one-round-trip writes of carts.cart.items state both rules in SQL
 (sql._one_round_trip: lock, change, record; `one_write` runs them); every
@@ -25,7 +30,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ..domain import rules
-from ..models import Cart
+from ..domain.errors import CartInCheckout
+from ..models import Cart, Checkout
 from . import sql
 
 # The cart versions a write accepts (its If-Match); None: any.
@@ -55,6 +61,20 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
     }
 
 
+def carts_check_not_held(*, carts: dict[int, Cart]) -> None:
+    """CartInCheckout if a live checkout holds one of these carts, which the
+    caller has locked (so no hold can begin meanwhile)."""
+    held = (
+        Checkout.objects.filter(
+            user_id__in=carts, state=Checkout.State.HELD, expires_at__gt=timezone.now()
+        )
+        .values_list("user__username", flat=True)
+        .first()
+    )
+    if held is not None:
+        raise CartInCheckout(user_id=held)
+
+
 def carts_record_change(*, user_pks: Iterable[int]) -> None:
     """Record a change of these carts, which the caller has locked."""
     user_pks = sorted(set(user_pks))
@@ -65,7 +85,7 @@ def carts_record_change(*, user_pks: Iterable[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             sql.RECORD_CHANGE.format(owners=f"IN ({placeholders})"),
-            {"now": _now(), **owners},
+            {"now": sql_now(), **owners},
         )
 
 
@@ -78,6 +98,7 @@ def cart_change(*, user_pks: Iterable[int]) -> Iterator[dict[int, Cart]]:
     with transaction.atomic():
         carts_ensure(user_pks=user_pks)
         carts = carts_lock(user_pks=user_pks)
+        carts_check_not_held(carts=carts)
         yield carts
         carts_record_change(user_pks=user_pks)
 
@@ -87,6 +108,7 @@ class Change(NamedTuple):
 
     version: int  # the cart's, after the write (0: no cart row)
     row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
+    held: bool = False  # a live checkout hold refused the change
 
     @property
     def changed(self) -> bool:
@@ -100,19 +122,22 @@ def one_write(
     `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
     change, record); on SQLite, which admits one writer at a time, the change
     and RECORD_CHANGE in one transaction."""
-    params |= {"now": _now(), **rules.limits().sql_params()}
+    params |= {"now": sql_now(), **rules.limits().sql_params()}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 postgresql_sql,
                 params | {"if_match": None if if_match is None else list(if_match)},
             )
-            version, *row = cursor.fetchone()
-            return Change(version, tuple(row) if row[0] is not None else None)
+            version, held, *row = cursor.fetchone()
+            return Change(version, tuple(row) if row[0] is not None else None, held)
         with transaction.atomic():
             cursor.execute(sql.CART_VERSION_SQL, params)
             found = cursor.fetchone()
             version = found[0] if found else 0
+            cursor.execute(sql.HELD_SQL, params)
+            if cursor.fetchone()[0]:
+                return Change(version, None, held=True)
             if if_match is not None and version not in if_match:
                 return Change(version, None)
             cursor.execute(sqlite_sql, params)
@@ -127,5 +152,7 @@ def one_write(
             return Change(recorded[0] if recorded else version, rows[0])
 
 
-def _now() -> Any:
+def sql_now() -> Any:
+    """The service's clock as the statements take it (%(now)s): last
+    changes and every hold's expiry compare against it."""
     return connection.ops.adapt_datetimefield_value(timezone.now())

@@ -1,5 +1,5 @@
 """Expiry (API.md, "Expiry"): stale guests deleted, stale shoppers' carts
-emptied, expired idempotency records deleted.
+emptied, expired idempotency records and old checkouts deleted.
 
 Each batch is one transaction that locks the carts it takes with SKIP LOCKED
 and re-reads their last change under the lock: a cart that a request is
@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..auth.token_cache import invalidate_auth_caches
-from ..models import Cart, CartItem, IdempotencyRecord, User
+from ..models import Cart, CartItem, Checkout, IdempotencyRecord, User
 from .aggregate import carts_record_change
 
 
@@ -27,12 +27,18 @@ class PurgeReport:
     merged_guests: int
     shopper_carts: int
     idempotency_records: int
+    checkouts: int
 
 
 def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     """The carts each rule expires, by rule."""
     now = now or timezone.now()
-    guests = Cart.objects.filter(user__is_guest=True)
+    # A cart held for checkout is not expired under its payment (a TTL shorter
+    # than CART_CHECKOUT_TTL would otherwise reach it).
+    live_hold = Checkout.objects.filter(
+        user=OuterRef("user"), state=Checkout.State.HELD, expires_at__gt=now
+    )
+    guests = Cart.objects.filter(~Exists(live_hold), user__is_guest=True)
     rules = {
         "guests": guests.filter(
             merged_at__isnull=True,
@@ -46,6 +52,7 @@ def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
     if settings.CART_USER_CART_TTL:
         rules["shopper_carts"] = Cart.objects.filter(
             Exists(CartItem.objects.filter(user=OuterRef("user"))),
+            ~Exists(live_hold),
             ~Q(user__is_guest=True),
             updated_at__lt=now - timedelta(seconds=settings.CART_USER_CART_TTL),
         )
@@ -62,9 +69,24 @@ def expired_idempotency_records(
     )
 
 
+def old_checkouts(now: datetime | None = None) -> QuerySet[Checkout]:
+    """Completed checkouts (their order snapshots) older than
+    CART_COMPLETED_CHECKOUT_TTL, and holds that ended unfinished as long ago.
+    A checkout is no part of its cart's items: deleting one changes no cart."""
+    cut = (now or timezone.now()) - timedelta(
+        seconds=settings.CART_COMPLETED_CHECKOUT_TTL
+    )
+    return Checkout.objects.filter(
+        Q(completed_at__lt=cut) | Q(completed_at__isnull=True, expires_at__lt=cut)
+    )
+
+
 def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
     """Apply every expiry rule in batches; with dry_run, only count."""
-    counts = {"idempotency_records": _delete_records(batch_size, dry_run)}
+    counts = {
+        "idempotency_records": _delete_records(batch_size, dry_run),
+        "checkouts": _delete_checkouts(batch_size, dry_run),
+    }
     for rule, carts in stale_carts().items():
         if dry_run:
             counts[rule] = carts.count()
@@ -88,6 +110,16 @@ def _delete_records(batch_size: int, dry_run: bool) -> int:
         if not batch:
             return deleted
         deleted += expired_idempotency_records().filter(pk__in=batch).delete()[0]
+
+
+def _delete_checkouts(batch_size: int, dry_run: bool) -> int:
+    checkouts = old_checkouts()
+    if dry_run:
+        return checkouts.count()
+    deleted = 0
+    while batch := list(checkouts.values_list("pk", flat=True)[:batch_size]):
+        deleted += Checkout.objects.filter(pk__in=batch).delete()[0]
+    return deleted
 
 
 def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:

@@ -25,6 +25,7 @@ from ..domain import rules
 from ..domain.cart import Item, money
 from ..domain.errors import (
     CartError,
+    CartInCheckout,
     GuestAlreadyMerged,
     ItemLimitExceeded,
     ItemNotFound,
@@ -202,8 +203,8 @@ def _write_item(
             if not change.changed:
                 raise refusal() or ItemLimitExceeded(limit=rules.limits().max_items)
     assert change.row is not None  # changed
-    _, new_quantity, created, name, price = change.row
-    item = Item(product_id, name, new_quantity, money(price))
+    _, new_quantity, created, name, price, added_unit_price = change.row
+    item = Item(product_id, name, new_quantity, money(price), money(added_unit_price))
     return ItemWrite(item, bool(created), change.version)
 
 
@@ -214,11 +215,13 @@ def _write(
     if_match: Versions,
     **params: Any,
 ) -> Change:
-    """One write of the user's cart; PreconditionFailed when `if_match` kept
-    it from running."""
+    """One write of the user's cart; CartInCheckout when a live checkout hold
+    kept it from running, PreconditionFailed when `if_match` did."""
     change = one_write(
         sqlite_sql, postgresql_sql, if_match=if_match, username=user_id, **params
     )
+    if change.held:
+        raise CartInCheckout(user_id=user_id)
     if not change.changed:
         _check_precondition(user_id, change.version, if_match)
     return change

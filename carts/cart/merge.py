@@ -16,7 +16,12 @@ from ..domain.errors import (
 )
 from ..models import Cart, CartItem, User
 from . import reads
-from .aggregate import Versions, carts_lock, carts_record_change
+from .aggregate import (
+    Versions,
+    carts_check_not_held,
+    carts_lock,
+    carts_record_change,
+)
 from .owners import NewOwner, owner_cart_ensure
 
 
@@ -81,14 +86,24 @@ def cart_merge(
             raise GuestAlreadyMerged(user_id=guest.username)
         if target_cart.merged_at is not None:
             raise GuestAlreadyMerged(user_id=user_id)
+        carts_check_not_held(carts=carts)
 
         items = list(
             CartItem.objects.filter(user_id__in=[guest.pk, target_pk])
             .order_by("created_at", "id")
-            .values_list("user_id", "product_id", "quantity", "product__active")
+            .values_list(
+                "user_id",
+                "product_id",
+                "quantity",
+                "product__active",
+                "added_unit_price",
+            )
         )
+        # A guest's item keeps its price as added; an item the target has
+        # already keeps the target's (update_fields leaves it).
+        guest_prices = {item[1]: item[4] for item in items if item[0] == guest.pk}
         plan = rules.plan_merge(
-            guest_items=[item[1:] for item in items if item[0] == guest.pk],
+            guest_items=[item[1:4] for item in items if item[0] == guest.pk],
             target_items={item[1]: item[2] for item in items if item[0] == target_pk},
             mode=mode,
         )
@@ -96,7 +111,10 @@ def cart_merge(
             CartItem.objects.bulk_create(
                 [
                     CartItem(
-                        user_id=target_pk, product_id=product_id, quantity=quantity
+                        user_id=target_pk,
+                        product_id=product_id,
+                        quantity=quantity,
+                        added_unit_price=guest_prices[product_id],
                     )
                     for product_id, quantity in plan.items.items()
                 ],

@@ -1,36 +1,55 @@
 """Reads of a cart and of the catalog, each one query with its joins spelled
 out."""
 
+from datetime import UTC, datetime
+from uuid import UUID
+
 from django.conf import settings
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
-from ..domain.cart import CartContents, Item, money
+from ..domain.cart import CartContents, Hold, Item, money
 from ..domain.errors import UserNotFound
 from ..models import Product
 from . import sql
+from .aggregate import sql_now
 
 
 def cart_get(*, user_id: str) -> CartContents:
-    """The user's cart, items in add order, in one query (user LEFT JOIN cart
-    and items). An unknown user's cart is empty (version 0), or UserNotFound
-    when carts do not exist for any id (CART_AUTO_CREATE_USERS off)."""
+    """The user's cart, items in add order, and its live checkout hold, in
+    one query (user LEFT JOIN cart, items and hold). An unknown user's cart
+    is empty (version 0), or UserNotFound when carts do not exist for any id
+    (CART_AUTO_CREATE_USERS off)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql.CART_SQL, {"username": user_id})
+        cursor.execute(sql.CART_SQL, {"username": user_id, "now": sql_now()})
         rows = cursor.fetchall()
     if not rows:
         if not settings.CART_AUTO_CREATE_USERS:
             raise UserNotFound(user_id=user_id)
         return CartContents(user_id, [], version=0)
     # An empty cart is one row of NULLs from the outer join.
+    *_, hold_id, hold_expires_at, version = rows[0]
     return CartContents(
         user_id,
         [
-            Item(product_id, name, quantity, money(price))
-            for product_id, name, quantity, price, _ in rows
+            Item(product_id, name, quantity, money(price), money(added), available)
+            for product_id, name, quantity, price, added, available, *_ in rows
             if product_id is not None
         ],
-        version=rows[0][-1],
+        version=version,
+        hold=None if hold_id is None else _hold(hold_id, hold_expires_at),
     )
+
+
+def _hold(checkout_id: object, expires_at: object) -> Hold:
+    """A hold as the row gives it: PostgreSQL's uuid and timestamptz, or
+    SQLite's text."""
+    if isinstance(expires_at, str):
+        parsed = parse_datetime(expires_at)
+        assert parsed is not None  # as Django stored it
+        expires_at = parsed.replace(tzinfo=parsed.tzinfo or UTC)
+    assert isinstance(expires_at, datetime)
+    return Hold(UUID(str(checkout_id)), expires_at)
 
 
 def cart_version(*, user_id: str) -> int:

@@ -20,6 +20,11 @@ when a item was written. SQLite, which has neither FOR UPDATE nor writes in
 CTEs (and lets one writer in at a time anyway), runs `*_ITEM` and
 `RECORD_CHANGE` as separate statements (carts.cart.aggregate).
 
+A cart held for checkout (carts_checkout, carts.cart.checkout) changes in no
+way until the hold ends or expires: every change's WHERE says so (_NOT_HELD),
+and the one-round-trip answer says whether a live hold refused it, so a
+refusal costs no query to explain.
+
 A write sent with If-Match (API.md, "Versions and conditional requests")
 names the versions it expects: `%(if_match)s`, an array, NULL for none. On
 PostgreSQL the change's own WHERE checks it, after the lock, so nothing can
@@ -58,6 +63,23 @@ def shown_version(cart: str) -> str:
       ELSE {cart}.generation * 4294967296 + {cart}.version END)"""
 
 
+# No live checkout hold on the cart {owner}: a hold past its expires_at counts
+# as released, so no process has to end it.
+_NOT_HELD = """
+    AND NOT EXISTS (SELECT 1 FROM carts_checkout h
+                    WHERE h.user_id = {owner} AND h.state = 'held'
+                      AND h.expires_at > %(now)s)
+"""
+
+# Whether the user's cart has a live hold: a refused write's explanation.
+_HELD = """
+    EXISTS (SELECT 1 FROM carts_checkout h JOIN carts_user hu ON hu.id = h.user_id
+            WHERE hu.username = %(username)s AND h.state = 'held'
+              AND h.expires_at > %(now)s)
+"""
+HELD_SQL = f"SELECT {_HELD}"
+
+
 # The cart's version as If-Match names it: {version}, the shown version;
 # true when the request names none.
 _IF_MATCH = """
@@ -71,7 +93,7 @@ def _candidate_item(if_match: str) -> str:
     merged guest's, the product exists and is active, and the item either
     exists already or still fits under the item limit."""
     return f"""
-    SELECT k.user_id, p.id, %(quantity)s, %(now)s, %(now)s
+    SELECT k.user_id, p.id, %(quantity)s, p.price, %(now)s, %(now)s
     FROM carts_user u JOIN carts_cart k ON k.user_id = u.id, carts_product p
     WHERE u.username = %(username)s AND k.merged_at IS NULL
       AND p.id = %(product_id)s AND p.active
@@ -89,13 +111,22 @@ def _candidate_item(if_match: str) -> str:
 _RETURNING_ITEM = """
     RETURNING user_id, quantity, created_at = updated_at,
       (SELECT name FROM carts_product WHERE carts_product.id = product_id),
-      (SELECT price FROM carts_product WHERE carts_product.id = product_id)
+      (SELECT price FROM carts_product WHERE carts_product.id = product_id),
+      COALESCE(added_unit_price,
+        (SELECT price FROM carts_product WHERE carts_product.id = product_id))
+"""
+
+# An item's price as added is set when the row is inserted; ON CONFLICT
+# leaves it as it was (an add into it, a PUT).
+_INSERT_ITEM = """
+    INSERT INTO carts_cartitem
+      (user_id, product_id, quantity, added_unit_price, created_at, updated_at)
 """
 
 
 def _add_item(if_match: str = "") -> str:
     return f"""
-    INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
+    {_INSERT_ITEM}
     {_candidate_item(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = carts_cartitem.quantity + excluded.quantity,
@@ -107,7 +138,7 @@ def _add_item(if_match: str = "") -> str:
 
 def _set_item(if_match: str = "") -> str:
     return f"""
-    INSERT INTO carts_cartitem (user_id, product_id, quantity, created_at, updated_at)
+    {_INSERT_ITEM}
     {_candidate_item(if_match)}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = excluded.quantity, updated_at = excluded.updated_at
@@ -187,10 +218,12 @@ ENSURE_CART = """
 def _one_round_trip(change: str, *, creates: bool = False) -> str:
     """Lock, change, record: one row, always: the cart's shown version after the
     statement (bumped if a item was written, else as it was, 0 with no cart
-    row), then the change's first row, all NULL when it changed nothing.
+    row), whether a live checkout hold refused the change, then the change's
+    first row, all NULL when it changed nothing.
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
     bump = RECORD_CHANGE.format(owners="= (SELECT user_id FROM change LIMIT 1)")
+    # Whether a live hold refused the change (false when it changed).
     ensure = f"{ENSURE_CART};" if creates else ""
     return f"""{ensure}{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
@@ -200,6 +233,7 @@ def _one_round_trip(change: str, *, creates: bool = False) -> str:
         (SELECT {shown_version("k")} FROM carts_cart k
          JOIN carts_user u ON u.id = k.user_id WHERE u.username = %(username)s),
         0),
+      CASE WHEN first.user_id IS NULL THEN {_HELD} ELSE false END,
       first.*
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT * FROM change LIMIT 1) AS first ON true
@@ -207,11 +241,15 @@ def _one_round_trip(change: str, *, creates: bool = False) -> str:
     """
 
 
-_ITEM_GUARD = _LOCKED.format(owner="k.user_id") + _IF_MATCH.format(
-    version=shown_version("k")
+_ITEM_GUARD = (
+    _LOCKED.format(owner="k.user_id")
+    + _NOT_HELD.format(owner="k.user_id")
+    + _IF_MATCH.format(version=shown_version("k"))
 )
-_ITEMS_GUARD = _LOCKED.format(owner="user_id") + _IF_MATCH.format(
-    version=_ITEMS_CART_VERSION
+_ITEMS_GUARD = (
+    _LOCKED.format(owner="user_id")
+    + _NOT_HELD.format(owner="carts_cartitem.user_id")
+    + _IF_MATCH.format(version=_ITEMS_CART_VERSION)
 )
 # PostgreSQL's statements: lock, change, record, in one round trip.
 ADD_SQL = _one_round_trip(_add_item(_ITEM_GUARD), creates=True)
@@ -241,13 +279,18 @@ DIAGNOSE_SQL = """
 # A cart in one query: the user LEFT JOIN its cart and items, so that an
 # unknown user (no row) differs from an empty cart (one row of NULLs); items
 # in add order; the shown version on every row (0 for a user with no cart row
-# yet).
+# yet), then its live checkout hold (at most one: a unique index), NULLs if
+# none.
 CART_SQL = f"""
-    SELECT c.product_id, p.name, c.quantity, p.price, {shown_version("k")}
+    SELECT c.product_id, p.name, c.quantity, p.price,
+      COALESCE(c.added_unit_price, p.price),
+      p.active, h.id, h.expires_at, {shown_version("k")}
     FROM carts_user u
     LEFT JOIN carts_cart k ON k.user_id = u.id
     LEFT JOIN carts_cartitem c ON c.user_id = u.id
     LEFT JOIN carts_product p ON p.id = c.product_id
+    LEFT JOIN carts_checkout h ON h.user_id = u.id AND h.state = 'held'
+      AND h.expires_at > %(now)s
     WHERE u.username = %(username)s
     ORDER BY c.created_at, c.id
 """

@@ -121,3 +121,50 @@ class IdempotencyKeyInUse(CartError):
         "A request with this Idempotency-Key is still running; retry shortly "
         "to get its answer."
     )
+
+
+class CartInCheckout(CartError):
+    """A live checkout holds the cart: nothing changes it until the hold is
+    completed, cancelled or expires."""
+
+    kind = ErrorKind.CONFLICT
+    code = "cart_in_checkout"
+    message = "The cart of '{user_id}' is held for checkout; it cannot change now."
+
+
+class CheckoutAlreadyHeld(CartInCheckout):
+    """A second checkout of a held cart: the message names the current hold."""
+
+    message = (
+        "The cart of '{user_id}' is held for checkout {checkout_id} until {expires_at}."
+    )
+
+
+class CartEmpty(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "cart_empty"
+    message = "The cart of '{user_id}' has nothing available to check out."
+
+
+class CheckoutNotFound(CartError):
+    kind = ErrorKind.NOT_FOUND
+    code = "checkout_not_found"
+    message = "No checkout '{checkout_id}' of this cart."
+
+
+class CheckoutExpired(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "checkout_expired"
+    message = "Checkout '{checkout_id}' expired at {expires_at}; the cart is free."
+
+
+class CheckoutCancelled(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "checkout_cancelled"
+    message = "Checkout '{checkout_id}' was cancelled."
+
+
+class CheckoutCompleted(CartError):
+    kind = ErrorKind.CONFLICT
+    code = "checkout_completed"
+    message = "Checkout '{checkout_id}' is completed; it cannot be cancelled."

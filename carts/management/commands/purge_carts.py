@@ -10,7 +10,8 @@ class Command(BaseCommand):
         "Expire carts: delete guests untouched for CART_GUEST_TTL and merged "
         "guests after CART_MERGED_GUEST_TTL (with their lines and tokens), and "
         "empty shoppers' carts untouched for CART_USER_CART_TTL, delete "
-        "stored Idempotency-Key answers after CART_IDEMPOTENCY_TTL. Works in "
+        "stored Idempotency-Key answers after CART_IDEMPOTENCY_TTL and checkouts "
+        "after CART_COMPLETED_CHECKOUT_TTL. Works in "
         "batches, safe while the service serves; prints what it removed."
     )
 
@@ -33,5 +34,6 @@ class Command(BaseCommand):
             f"purge_carts {verb}: {report.guests} stale guests, "
             f"{report.merged_guests} merged guests, "
             f"{report.shopper_carts} stale shopper carts emptied, "
-            f"{report.idempotency_records} expired idempotency records"
+            f"{report.idempotency_records} expired idempotency records, "
+            f"{report.checkouts} old checkouts"
         )
