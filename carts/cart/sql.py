@@ -223,7 +223,6 @@ def _one_round_trip(change: str, *, creates: bool = False) -> str:
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
     bump = RECORD_CHANGE.format(owners="= (SELECT user_id FROM change LIMIT 1)")
-    # Whether a live hold refused the change (false when it changed).
     ensure = f"{ENSURE_CART};" if creates else ""
     return f"""{ensure}{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump})
