@@ -1,6 +1,7 @@
 """The cart's rules, stated once: every writer (REST, gRPC, admin, commands)
 checks them here, or runs SQL whose limits come from here (`limits()`)."""
 
+import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -55,12 +56,16 @@ def check_room_for_item(item_count: int) -> None:
 
 
 def check_user_id(user_id: str) -> None:
-    """A cart's id must be able to be a username (Django's rules)."""
+    """A new cart's id must be able to be a username (Django's rules), in
+    NFKC form (as Django normalises usernames), so that no id is created
+    beside one that looks the same ("\ufb00" beside "ff")."""
     check_user_id_storable(user_id)
     try:
         _username_validator(user_id)
     except ValidationError:
         raise InvalidUserId(user_id=user_id) from None
+    if unicodedata.normalize("NFKC", user_id) != user_id:
+        raise InvalidUserId(user_id=user_id)
 
 
 def check_user_id_storable(user_id: str) -> None:
