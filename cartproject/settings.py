@@ -256,9 +256,15 @@ DRF_STANDARDIZED_ERRORS = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cart service API",
-    "DESCRIPTION": "Shopping carts: add, read, set, remove, clear; a read-only "
-    "catalog; health checks.",
-    "VERSION": "1.0.0",
+    # What the service does today: docs/API.md (contract v2) says it in full.
+    "DESCRIPTION": "Shopping carts (contract v2): add (a body, or query parameters "
+    "for seed clients), read, set, remove and clear items; carts for any id, "
+    "created by a staff write; guests (POST /guests) and the merge of a guest's "
+    "cart at login; versions as ETags with If-None-Match and If-Match; safe "
+    "retries with Idempotency-Key; expiry of stale carts; a read-only catalog; "
+    "health and readiness checks. The same carts are served over gRPC as Online "
+    "Boutique's hipstershop.CartService.",
+    "VERSION": "2.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],

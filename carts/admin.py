@@ -30,6 +30,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from .cart.aggregate import cart_change
+from .domain.cart import money
 from .forms import CartItemForm
 from .models import Cart, CartItem, Product, User
 
@@ -122,7 +123,8 @@ class CartFiguresMixin:
 
     @admin.display(description="subtotal", ordering="cart_subtotal_amount")
     def cart_subtotal(self, obj: Any) -> Decimal:
-        return Decimal(obj.cart_subtotal_amount)
+        # Two places on every database: SQLite's SUM comes back as a float.
+        return money(obj.cart_subtotal_amount)
 
 
 @admin.register(User)
