@@ -172,13 +172,13 @@ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
 )
 # The bulkhead (carts.database.guard): requests of one process using the database
 # at once. One fewer than gunicorn's threads, so that one thread is always free
-# for probes and fast refusals. A request that finds every slot taken waits
-# for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
-# holder has waited DATABASE_STALL_AFTER seconds for the server (stalled, not
-# busy: a loaded server answers each round trip in milliseconds, a lock wait
-# ends by DATABASE_LOCK_TIMEOUT). While it waits, a request holds the thread
-# kept for probes, so this is also how late /healthz may answer while the
-# database stalls: half a second, within a one-second probe timeout.
+# for /readyz and fast refusals (/healthz needs none: cartproject/worker.py). A
+# request that finds every slot taken waits for one at most
+# DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot holder has waited
+# DATABASE_STALL_AFTER seconds for an answer that has not arrived on its socket
+# (stalled, not busy: a loaded server answers each round trip in milliseconds,
+# a lock wait ends by DATABASE_LOCK_TIMEOUT, and an answer that arrived while
+# its process ran late is not a stall).
 DATABASE_BULKHEAD = env_int(
     "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
 )
