@@ -60,6 +60,7 @@ def test_the_contract_and_the_openapi_document_name_the_same_operations(db):
     )
 
 
+@pytest.mark.repository
 def test_the_openapi_document_describes_the_contract_it_implements(db):
     contract_version = re.search(
         r"^# .*\(v(\d+)\)$", (ROOT / "docs" / "API.md").read_text(), flags=re.M
