@@ -15,7 +15,11 @@ workers = int(
     or os.environ.get("WEB_CONCURRENCY")
     or multiprocessing.cpu_count() + 1
 )
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+# gthread, whose main thread also answers the liveness probe: /healthz never
+# waits for a thread that cart requests hold (cartproject/worker.py).
+worker_class = os.environ.get(
+    "GUNICORN_WORKER_CLASS", "cartproject.worker.ProbeAnsweringWorker"
+)
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -29,7 +29,8 @@ LAYERS = ("django", "query", "drf")
 
 
 def seed(connection, products: list[str]) -> str:
-    """10,000 users with 3 lines each (and their cart rows), a staff account,
+    """10,000 users with 3 lines each (and their cart rows), a staff account
+    (a superuser: it holds carts.manage_any_cart),
     and the fresh users, who have no cart row; returns the staff's token."""
     token = secrets.token_hex(20)
     with connection.cursor() as cursor:
@@ -50,7 +51,7 @@ def seed(connection, products: list[str]) -> str:
             SELECT id, 1, now() FROM carts_user;
             INSERT INTO carts_user (password, is_superuser, username, first_name,
               last_name, email, is_staff, is_active, date_joined)
-            VALUES ('!', false, %(staff)s, '', '', '', true, true, now());
+            VALUES ('!', true, %(staff)s, '', '', '', true, true, now());
             INSERT INTO authtoken_token (key, user_id, created)
             SELECT %(token)s, id, now() FROM carts_user WHERE username = %(staff)s;
             INSERT INTO carts_user (password, is_superuser, username, first_name,

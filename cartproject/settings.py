@@ -172,13 +172,13 @@ DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = float(
 )
 # The bulkhead (carts.database.guard): requests of one process using the database
 # at once. One fewer than gunicorn's threads, so that one thread is always free
-# for probes and fast refusals. A request that finds every slot taken waits
-# for one at most DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot
-# holder has waited DATABASE_STALL_AFTER seconds for the server (stalled, not
-# busy: a loaded server answers each round trip in milliseconds, a lock wait
-# ends by DATABASE_LOCK_TIMEOUT). While it waits, a request holds the thread
-# kept for probes, so this is also how late /healthz may answer while the
-# database stalls: half a second, within a one-second probe timeout.
+# for /readyz and fast refusals (/healthz needs none: cartproject/worker.py). A
+# request that finds every slot taken waits for one at most
+# DATABASE_BULKHEAD_WAIT seconds, and not at all once a slot holder has waited
+# DATABASE_STALL_AFTER seconds for an answer that has not arrived on its socket
+# (stalled, not busy: a loaded server answers each round trip in milliseconds,
+# a lock wait ends by DATABASE_LOCK_TIMEOUT, and an answer that arrived while
+# its process ran late is not a stall).
 DATABASE_BULKHEAD = env_int(
     "DATABASE_BULKHEAD", max(1, env_int("GUNICORN_THREADS", 4) - 1)
 )
@@ -236,7 +236,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["carts.api.parsers.DepthLimitedJSONParser"],
     # DRF's, with a shortcut when the answer can only be JSON (bench/README.md).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "carts.api.negotiation.ContentNegotiation",
     "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
@@ -256,9 +256,17 @@ DRF_STANDARDIZED_ERRORS = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cart service API",
-    "DESCRIPTION": "Shopping carts: add, read, set, remove, clear; a read-only "
-    "catalog; health checks.",
-    "VERSION": "1.0.0",
+    # What the service does today: docs/API.md (contract v3) says it in full.
+    "DESCRIPTION": "Shopping carts (contract v3): add (a body, or query parameters "
+    "for seed clients), read, set, remove and clear items; carts for any id, "
+    "created by a staff write; guests (POST /guests) and the merge of a guest's "
+    "cart at login; versions as ETags with If-None-Match and If-Match; safe "
+    "retries with Idempotency-Key; expiry of stale carts; prices as added, "
+    "warnings when they changed, reprice, and a checkout hold that nothing can "
+    "change under a payment (hold, complete, cancel); a read-only catalog; "
+    "health and readiness checks. The same carts are served over gRPC as Online "
+    "Boutique's hipstershop.CartService.",
+    "VERSION": "3.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs are public: a stale token in the browser must not hide them.
     "SERVE_AUTHENTICATION": [],

@@ -34,7 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .cart.aggregate import cart_change
 from .cart.checkout import checkout_release
-from .domain.cart import Item
+from .domain.cart import Item, money
 from .domain.errors import CartInCheckout
 from .forms import CartItemForm, CartItemFormSet
 from .models import Cart, CartItem, Checkout, Product, User
@@ -182,7 +182,8 @@ class CartFiguresMixin:
 
     @admin.display(description="subtotal", ordering="cart_subtotal_amount")
     def cart_subtotal(self, obj: Any) -> Decimal:
-        return Decimal(obj.cart_subtotal_amount)
+        # Two places on every database: SQLite's SUM comes back as a float.
+        return money(obj.cart_subtotal_amount)
 
 
 @admin.register(User)

@@ -138,6 +138,9 @@ class Cart(models.Model):
             # purge_carts looks for carts by the age of their last change.
             models.Index(fields=["updated_at"], name="cart_updated_at"),
         ]
+        # The API's staff powers (carts.auth.powers): is_staff opens the admin,
+        # this lets a user or service account act on any cart.
+        permissions = [("manage_any_cart", "Can read and change any cart (API)")]
 
     def __str__(self) -> str:
         return f"cart of {self.user_id} v{self.version}"

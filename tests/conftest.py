@@ -10,6 +10,7 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from carts.auth.powers import manage_any_cart_permission
 from carts.models import CartItem, User
 from devtools.browser import CHROMIUM
 from devtools.liveservice import Gunicorn
@@ -86,12 +87,15 @@ class TokenClient(APIClient):
 
 @pytest.fixture
 def make_client(db):
-    """make_client("alice", staff=False) -> a TokenClient."""
+    """make_client("alice", staff=False) -> a TokenClient; staff=True: an
+    account that may act on any cart (is_staff and carts.manage_any_cart)."""
 
     def make(username: str, *, staff: bool = False) -> TokenClient:
         user, _ = User.objects.get_or_create(
             username=username, defaults={"is_staff": staff}
         )
+        if staff:  # an API front end's account: the staff powers' permission
+            user.user_permissions.add(manage_any_cart_permission())
         token, _ = Token.objects.get_or_create(user=user)
         client = TokenClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")

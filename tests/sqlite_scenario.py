@@ -5,7 +5,7 @@ import django
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
-from django.test import override_settings  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
 
 from carts.cart import items, merge, owners, reads  # noqa: E402
 from carts.cart.owners import NewOwner  # noqa: E402
@@ -18,6 +18,7 @@ from carts.domain.errors import (  # noqa: E402
 )
 from carts.domain.rules import MergeMode  # noqa: E402
 from carts.models import Cart, Product, User  # noqa: E402
+from tests.admin_pages import all_in_cents, subtotals_shown  # noqa: E402
 
 
 def expect(error, call):
@@ -118,7 +119,27 @@ def main():
     assert [(line.product_id, line.quantity) for line in bob.items] == [
         ("OLJCESPC7Z", 5)
     ], bob
+    admin_pages_show_two_place_money(bob_pk=User.objects.get(username="bob").pk)
     print("sqlite scenario ok")
+
+
+def admin_pages_show_two_place_money(*, bob_pk: int) -> None:
+    """SQLite hands the subtotals' SUM back as a float: the admin shows cents."""
+    items.cart_item_add(
+        user_id="bob", product_id="LS4PSXUNUM", quantity=3, new_owner=None
+    )
+    operator = Client(HTTP_HOST="localhost")
+    operator.force_login(User.objects.create_superuser("operator"))
+    for path in [
+        "/admin/carts/user/",
+        "/admin/carts/cart/",
+        f"/admin/carts/user/{bob_pk}/change/",
+    ]:
+        response = operator.get(path, secure=True)
+        assert response.status_code == 200, (path, response.status_code)
+        subtotals = subtotals_shown(response.content.decode())
+        # bob: 5 x 19.99 + 3 x 18.49
+        assert "155.42" in subtotals and all_in_cents(subtotals), (path, subtotals)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,17 @@
-"""Abuse limits: request bodies over 64 KiB, and per-user / per-IP rates."""
+"""Abuse limits: request bodies over 64 KiB or nested too deep, and per-user /
+per-IP rates."""
 
+import http.client
 import json
 
 import pytest
 from rest_framework.test import APIClient
 
+from carts.api.parsers import MAX_NESTING
+from carts.demo import LOAFERS
+
 from .conftest import cart_lines, error_codes
+from .test_guests_and_merge import new_guest
 
 LIMIT = 64 * 1024
 
@@ -50,6 +56,97 @@ def test_the_size_limit_holds_on_every_path(catalog, path):
 
     assert response.status_code == 413
     assert error_codes(response) == ["request_too_large"]
+
+
+def deeply_nested(body: dict, depth: int = 1000) -> bytes:
+    """`body` with an unknown member holding `depth` arrays inside each other
+    (about 2 KB): what once raised RecursionError in the parser."""
+    return (
+        json.dumps(body)[:-1].encode() + b', "x": ' + b"[" * depth + b"]" * depth + b"}"
+    )
+
+
+NESTED_WRITES = [
+    ("POST", "/cart/{user_id}", {"product_id": LOAFERS}),
+    ("POST", "/cart/{user_id}/merge", {"guest_token": "x"}),
+    ("PUT", "/cart/{user_id}/items/" + LOAFERS, {"quantity": 1}),
+]
+NESTING_TOO_DEEP = {
+    "type": "client_error",
+    "errors": [
+        {
+            "code": "parse_error",
+            "detail": f"JSON parse error - nested deeper than {MAX_NESTING} levels.",
+            "attr": None,
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), NESTED_WRITES)
+def test_deeply_nested_json_is_400_parse_error(catalog, method, path, body):
+    user_id, guest = new_guest()
+
+    response = guest.generic(
+        method,
+        path.format(user_id=user_id),
+        deeply_nested(body),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == NESTING_TOO_DEEP
+    assert cart_lines(user_id) == []
+
+
+def test_nesting_up_to_the_limit_is_parsed_and_brackets_in_strings_do_not_count(
+    alice,
+):
+    levels = MAX_NESTING - 1  # inside the body's own object
+    body = (
+        b'{"product_id": "'
+        + b"[" * 100
+        + b'", "x": '
+        + b"[" * levels
+        + b"]" * levels
+        + b"}"
+    )
+
+    response = post_raw(alice, "/cart/alice", body)
+
+    assert response.status_code == 400
+    assert error_codes(response) == ["unknown_field"]
+
+
+def test_the_live_service_answers_nested_json_without_a_traceback(live_service):
+    user_id, token = new_guest_of(live_service)
+
+    for method, path, body in NESTED_WRITES:
+        connection = http.client.HTTPConnection("127.0.0.1", live_service.port)
+        connection.request(
+            method,
+            path.format(user_id=user_id),
+            body=deeply_nested(body),
+            headers={
+                "Authorization": f"Token {token}",
+                "Content-Type": "application/json",
+            },
+        )
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (
+            400,
+            NESTING_TOO_DEEP,
+        )
+        connection.close()
+
+    assert "Traceback" not in live_service.log()
+    assert "RecursionError" not in live_service.log()
+
+
+def new_guest_of(server) -> tuple[str, str]:
+    answer = server.request("POST", "/guests")
+    assert answer.status == 201
+    return answer.body["user_id"], answer.body["token"]
 
 
 def set_rate(settings, scope: str, rate: str) -> None:

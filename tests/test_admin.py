@@ -10,6 +10,9 @@ from django.test.utils import CaptureQueriesContext
 from carts.admin import UserAdmin
 from carts.models import CartItem, Product, User
 
+from .admin_pages import subtotals_shown
+from .conftest import add
+
 # The most queries a changelist page may cost, whatever its size. Each starts
 # with the session and the operator; then the user list: the groups filter,
 # two counts, the rows; the cart line list: the product filter, two counts,
@@ -116,6 +119,30 @@ def test_user_list_shows_cart_figures_as_exact_decimals(admin_client, catalog):
     assert row.cart_subtotal_amount == subtotal
     assert isinstance(row.cart_subtotal_amount, Decimal)
     assert f'<td class="field-cart_subtotal">{subtotal}</td>' in page_text(response)
+
+
+def test_every_page_showing_a_subtotal_shows_it_in_cents(admin_client, staff):
+    """On PostgreSQL; tests/sqlite_scenario.py checks the same pages on SQLite."""
+    Product.objects.filter(pk="L9ECAV7KIM").update(price="2.00")
+    add(staff, "alice", "L9ECAV7KIM", 3)
+    add(staff, "bob", "OLJCESPC7Z", 2)
+    alice = User.objects.get(username="alice")
+
+    shown = {
+        path: subtotals_shown(admin_client.get(path).text)
+        for path in [
+            "/admin/carts/user/",
+            "/admin/carts/cart/",
+            f"/admin/carts/user/{alice.pk}/change/",
+        ]
+    }
+
+    assert {path: sorted(amounts) for path, amounts in shown.items()} == {
+        # The operator and the staff caller: empty carts.
+        "/admin/carts/user/": ["0.00", "0.00", "39.98", "6.00"],
+        "/admin/carts/cart/": ["39.98", "6.00"],
+        f"/admin/carts/user/{alice.pk}/change/": ["6.00"],
+    }
 
 
 def test_user_page_lists_cart_lines_in_add_order_with_totals(admin_client, catalog):

@@ -60,6 +60,19 @@ def test_the_contract_and_the_openapi_document_name_the_same_operations(db):
     )
 
 
+@pytest.mark.repository
+def test_the_openapi_document_describes_the_contract_it_implements(db):
+    contract_version = re.search(
+        r"^# .*\(v(\d+)\)$", (ROOT / "docs" / "API.md").read_text(), flags=re.M
+    )
+    info = openapi_schema()["info"]
+
+    assert contract_version is not None
+    assert info["version"].split(".")[0] == contract_version[1]
+    for feature in ["guests", "merge", "If-Match", "Idempotency-Key", "gRPC"]:
+        assert feature in info["description"]
+
+
 def test_the_root_redirects_to_the_api_docs(db):
     response = APIClient().get("/")
 

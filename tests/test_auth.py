@@ -1,6 +1,13 @@
 import pytest
+from django.contrib.auth.models import Group, Permission
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from carts.auth.powers import MANAGE_ANY_CART, manage_any_cart_permission
+from carts.demo import LOAFERS
+from carts.models import User
 
 from .conftest import cart_lines, error_codes
 
@@ -78,6 +85,82 @@ def test_staff_may_act_on_any_cart(staff, alice):
     assert cart_lines("alice") == []
 
 
+def test_is_staff_alone_only_opens_the_admin_not_any_cart(make_client, alice):
+    operator = make_client("operator")
+    operator.user.is_staff = True
+    operator.user.save()
+
+    statuses = [
+        operator.get("/cart/alice").status_code,
+        operator.post(
+            "/cart/alice", {"product_id": LOAFERS}, format="json"
+        ).status_code,
+        operator.post(
+            "/cart/newbie", {"product_id": LOAFERS}, format="json"
+        ).status_code,
+        operator.delete("/cart/alice").status_code,
+    ]
+
+    assert statuses == [403] * 4
+    assert not User.objects.filter(username="newbie").exists()
+
+
+def service_account(make_client, name: str, grant) -> APIClient:
+    """An account (not staff: no admin login) given the power by `grant`."""
+    client = make_client(name)
+    grant(client.user, manage_any_cart_permission())
+    return client
+
+
+def grant_through_a_group(user: User, permission: Permission) -> None:
+    group = Group.objects.create(name="front ends")
+    group.permissions.add(permission)
+    user.groups.add(group)
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        lambda user, permission: user.user_permissions.add(permission),
+        grant_through_a_group,
+        lambda user, permission: User.objects.filter(pk=user.pk).update(
+            is_superuser=True
+        ),
+    ],
+    ids=["permission", "group", "superuser"],
+)
+def test_the_manage_any_cart_permission_gives_the_staff_powers(
+    make_client, alice, grant
+):
+    front_end = service_account(make_client, "front-end", grant)
+
+    assert front_end.get("/cart/alice").status_code == 200
+    assert (
+        front_end.post(
+            "/cart/newbie", {"product_id": LOAFERS}, format="json"
+        ).status_code
+        == 201
+    )
+    assert cart_lines("newbie") == [(LOAFERS, 1)]
+
+
+def test_a_session_needs_the_permission_too(make_client, alice):
+    operator = make_client("operator", staff=True)
+    client = APIClient()
+    client.force_login(operator.user)
+
+    assert client.get("/cart/alice").status_code == 200
+    operator.user.user_permissions.clear()
+    client.force_login(User.objects.get(pk=operator.user.pk))
+    assert client.get("/cart/alice").status_code == 403
+
+
+def test_the_admin_offers_the_permission(admin_client):
+    response = admin_client.get("/admin/auth/group/add/")
+
+    assert "Can read and change any cart (API)" in response.content.decode()
+
+
 def test_session_authentication_is_accepted(alice):
     alice.user.set_password("s3cret-pass")
     alice.user.save()
@@ -143,3 +226,27 @@ def test_another_scheme_is_not_a_token(alice):
 
     assert response.status_code == 401
     assert error_codes(response) == ["not_authenticated"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0008_keeps_existing_staff_accounts_working(catalog):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("carts", "0007_catalog_changes_lock_carts_in_one_order")])
+    old_user = executor.loader.project_state(
+        ("carts", "0007_catalog_changes_lock_carts_in_one_order")
+    ).apps.get_model("carts", "User")
+    old_user.objects.create(username="old-staff", is_staff=True)
+    old_user.objects.create(username="old-shopper")
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes("carts"))
+
+    staff, shopper = (
+        User.objects.get(username=name) for name in ("old-staff", "old-shopper")
+    )
+    assert staff.has_perm(MANAGE_ANY_CART) and not shopper.has_perm(MANAGE_ANY_CART)
+    token = Token.objects.create(user=staff)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/cart/alice").status_code == 200

@@ -22,6 +22,9 @@ from .conftest import database_url_for_tests
 auth_change_notifications = import_module(
     "carts.migrations.0002_auth_change_notifications"
 )
+permission_change_notifications = import_module(
+    "carts.migrations.0010_manage_any_cart_permission"
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,8 +96,7 @@ def test_changes_in_this_process_empty_the_cache_before_they_commit(alice, staff
     assert request_cart(staff, "/cart/alice") == 200
 
     Token.objects.filter(user=alice.user).delete()
-    staff.user.is_staff = False
-    staff.user.save()
+    staff.user.user_permissions.clear()  # carts.manage_any_cart
 
     assert request_cart(alice) == 401
     assert request_cart(staff, "/cart/alice") == 403
@@ -110,9 +112,11 @@ def test_without_the_triggers_nothing_is_cached(alice):
     assert request_cart(alice) == 200
     assert auth_cache(connection) is not None
 
-    # Migration 0002 backwards: the triggers go, and their last notice tells
-    # every listener (later migrations depend on 0002, so run its SQL alone).
+    # Migrations 0008 and 0002 backwards: the triggers go, and their last
+    # notice tells every listener (other migrations depend on them, so run
+    # their SQL alone).
     with connection.cursor() as cursor:
+        cursor.execute(permission_change_notifications.BACKWARD)
         cursor.execute(auth_change_notifications.BACKWARD)
     try:
         # The migration told every listener, this connection included.
@@ -123,6 +127,7 @@ def test_without_the_triggers_nothing_is_cached(alice):
     finally:
         with connection.cursor() as cursor:
             cursor.execute(auth_change_notifications.FORWARD)
+            cursor.execute(permission_change_notifications.FORWARD)
     connection.close()
     assert request_cart(alice) == 200
     assert auth_cache(connection) is not None
@@ -174,13 +179,14 @@ def test_the_live_service_refuses_a_revoked_token(
     assert statuses == [401] * 6
 
 
-def test_the_live_service_forbids_a_demoted_staff_account(
+def test_the_live_service_forbids_staff_whose_permission_is_revoked(
     single_connection_service, alice, staff
 ):
     statuses = statuses_around(
         single_connection_service,
         staff.token,
-        "UPDATE carts_user SET is_staff = false WHERE id = %s",
+        # The permission the staff powers need (migration 0008's trigger).
+        "DELETE FROM carts_user_user_permissions WHERE user_id = %s",
         [staff.user.pk],
     )
 

@@ -8,7 +8,7 @@ from django.test import override_settings
 from carts.demo import LOAFERS, MUG
 from carts.models import Cart, User
 
-from .conftest import cart_lines, error_codes
+from .conftest import add, cart_lines, error_codes
 
 
 def version(username: str) -> int:
@@ -79,6 +79,22 @@ def test_an_id_that_cannot_be_a_username_is_400_on_a_write(staff, user_id):
     assert error_codes(response) == ["invalid_user_id"]
     assert staff.get(f"/cart/{user_id}").status_code == 200
     assert not User.objects.filter(username=user_id).exists()
+
+
+def test_a_new_id_that_nfkc_normalisation_changes_is_400_beside_its_normal_form(staff):
+    add(staff, "ff", LOAFERS)
+
+    # "%EF%AC%80" is U+FB00, the "ff" ligature, which NFKC turns into "ff".
+    response = staff.post("/cart/%EF%AC%80", {"product_id": LOAFERS}, format="json")
+
+    assert response.status_code == 400
+    assert error_codes(response) == ["invalid_user_id"]
+    assert list(
+        User.objects.filter(username__in=["ff", "\ufb00"]).values_list(
+            "username", flat=True
+        )
+    ) == ["ff"]
+    assert cart_lines("ff") == [(LOAFERS, 1)]
 
 
 def test_owners_still_cannot_touch_other_carts(alice, staff):

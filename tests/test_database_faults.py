@@ -4,6 +4,8 @@ iptables) or whose processes it freezes (SIGSTOP), with every worker thread
 holding an open connection first and cart traffic throughout
 (docs/reliability.md)."""
 
+import http.client
+import json
 import os
 import signal
 import socket
@@ -244,3 +246,75 @@ def test_a_network_partition_is_a_fast_503_probes_answer_and_it_heals(service):
 def test_a_frozen_database_is_a_fast_503_probes_answer_and_it_heals(service):
     cluster, server, token = service
     survive("SIGSTOP", frozen(cluster), cluster, server, token)
+
+
+LOAD_CONNECTIONS, LOAD_SECONDS = 256, 6
+
+
+def staff_token(cluster: Cluster) -> str:
+    """bootstrap_demo's staff account's token."""
+    with psycopg2.connect(cluster.url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id"
+            " WHERE u.username = 'staff'"
+        )
+        row = cursor.fetchone()
+        assert row is not None
+        return str(row[0])
+
+
+def test_load_on_a_healthy_database_is_never_refused_and_probes_answer_at_once(
+    service,
+):
+    """A healthy database under load: every one of 256 open connections gets
+    its answers (no 503 from the bulkhead: load is not a stall), and /healthz,
+    on a new connection as a prober sends it, answers within 0.5 s."""
+    cluster, server, _ = service
+    token = staff_token(cluster)  # a front end's: no rate limit
+    assert server.request("DELETE", "/cart/demo", token=token).status == 204
+    log_before = len(server.log())
+    statuses: Counter = Counter()
+    probes: list[float] = []
+    stopping = threading.Event()
+
+    def shop(product: str) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        headers = {"Authorization": f"Token {token}"}
+        body = json.dumps({"product_id": product, "quantity": 1})
+        try:
+            while not stopping.is_set():
+                for method, payload in [("POST", body), ("GET", None)]:
+                    connection.request(
+                        method,
+                        "/cart/demo",
+                        body=payload,
+                        headers={**headers, "Content-Type": "application/json"},
+                    )
+                    response = connection.getresponse()
+                    response.read()
+                    statuses[response.status] += 1
+        finally:
+            connection.close()
+
+    shoppers = [
+        threading.Thread(target=shop, args=(PRODUCTS[n % len(PRODUCTS)],))
+        for n in range(LOAD_CONNECTIONS)
+    ]
+    for shopper in shoppers:
+        shopper.start()
+    time.sleep(1)  # every connection open and busy
+    ends = time.monotonic() + LOAD_SECONDS
+    while time.monotonic() < ends:
+        answer = server.request("GET", "/healthz", timeout=5)
+        assert answer.status == 200
+        probes.append(answer.seconds)
+        time.sleep(0.2)
+    stopping.set()
+    for shopper in shoppers:
+        shopper.join(timeout=60)
+
+    print(f"\nload: {dict(statuses)}, healthz max {max(probes):.3f} s")
+    assert set(statuses) <= {200, 201}
+    assert sum(statuses.values()) >= LOAD_CONNECTIONS
+    assert len(probes) >= LOAD_SECONDS and max(probes) <= 0.5
+    assert "slots for work on it are taken" not in server.log()[log_before:]

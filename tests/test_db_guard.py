@@ -2,6 +2,8 @@
 this process on the test database; tests/test_database_faults.py shows them
 in gunicorn against real faults."""
 
+import select
+import socket
 import threading
 import time
 
@@ -115,6 +117,31 @@ def test_the_bulkhead_lets_work_wait_for_a_slot_that_frees_up():
     bulkhead.acquire(waiting)  # returns once `busy` is released
     releaser.join()
     assert bulkhead._holders == {waiting}
+
+
+@pytest.mark.parametrize("answer_arrived", [True, False])
+def test_a_holder_whose_answer_arrived_is_late_not_stalled(answer_arrived):
+    """A loaded machine may run a holder long after the server answered: its
+    socket has the answer, so the database is busy, not stalled."""
+    bulkhead = Bulkhead(slots=1, stall_after=0.5, max_wait=30)
+    late = holder(waiting_for=31)
+    server_end, client_end = socket.socketpair()
+    with server_end, client_end:
+        if answer_arrived:
+            server_end.send(b"an answer")
+        late.waiting_on = (client_end.fileno(), select.POLLIN)
+        bulkhead.acquire(late)
+        releaser = threading.Timer(0.1, bulkhead.release, [late])
+        releaser.start()
+
+        waiting = holder()
+        if answer_arrived:
+            bulkhead.acquire(waiting)  # waits for the slot, as for any busy one
+            assert bulkhead._holders == {waiting}
+        else:
+            with pytest.raises(DatabaseBusy):
+                bulkhead.acquire(waiting)
+        releaser.join()
 
 
 def test_the_bulkhead_gives_up_waiting_after_its_longest_wait():

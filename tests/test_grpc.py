@@ -176,6 +176,55 @@ def test_a_refused_add_is_a_status_with_a_clear_message_and_changes_nothing(
     assert CartLine.objects.count() == 0
 
 
+LONG_USER_ID, LONG_PRODUCT_ID = "u" * 5000, "P" * 5000
+INVALID_ID = "cannot be a user id: at most 150 letters, digits and @.+-_."
+
+
+@pytest.mark.parametrize(
+    ("user_id", "product_id", "code", "details"),
+    [
+        (
+            *("al\x00ice", LOAFERS, "invalid_user_id"),
+            f"'al\ufffdice' {INVALID_ID}",
+        ),
+        (
+            *(LONG_USER_ID, LOAFERS, "invalid_user_id"),
+            f"'{'u' * 150}…' {INVALID_ID}",
+        ),
+        (
+            *("u1", "A\x00B", "null_characters_not_allowed"),
+            "item.product_id may not hold a NUL character.",
+        ),
+        (
+            *("u1", LONG_PRODUCT_ID, "max_length"),
+            "item.product_id may hold at most 64 characters.",
+        ),
+    ],
+)
+def test_an_add_with_an_id_no_column_can_hold_is_invalid_echoing_at_most_the_limit(
+    server, catalog, user_id, product_id, code, details
+):
+    refused = refusal(lambda: add(server, user_id, product_id))
+
+    assert refused == (grpc.StatusCode.INVALID_ARGUMENT, details, code)
+    assert CartLine.objects.count() == 0
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.parametrize("user_id", ["al\x00ice", LONG_USER_ID])
+def test_get_and_empty_cart_refuse_an_id_no_column_can_hold(server, catalog, user_id):
+    calls = [
+        lambda: get(server, user_id),
+        lambda: server.cart.EmptyCart(EmptyCartRequest(user_id=user_id), timeout=30),
+    ]
+
+    for call in calls:
+        status, details, code = refusal(call)
+        assert (status, code) == (grpc.StatusCode.INVALID_ARGUMENT, "invalid_user_id")
+        assert len(details) <= 150 + len(f"'…' {INVALID_ID}")
+    assert "Traceback" not in server.log()
+
+
 def test_an_add_past_the_quantity_limit_is_refused_and_changes_nothing(server, catalog):
     user_id = session_id()
     add(server, user_id, LOAFERS, 999)

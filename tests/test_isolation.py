@@ -112,7 +112,9 @@ def test_the_admin_ignores_api_tokens(alices_cart, staff):
 
 def test_the_admin_shows_no_cart_to_staff_without_permissions(alices_cart, staff):
     client = APIClient()
-    client.force_login(staff.user)  # is_staff (an API front end), no permission
+    # An API front end: is_staff and carts.manage_any_cart, no admin view
+    # permission.
+    client.force_login(staff.user)
 
     response = client.get(CART_LINES_PAGE)
 

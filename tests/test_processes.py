@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, transaction
 from gunicorn.ctl.client import ControlClient
 
+from cartproject.worker import probe_answer
 from carts.demo import LOAFERS
 from carts.models import CartItem
 from devtools.liveservice import ROOT, Gunicorn
@@ -213,3 +214,31 @@ def test_a_chunked_body_is_not_read_past_the_limit(live_service, alice):
     # Without Content-Length, Django reads no body at all: an empty request.
     assert response.status == 400
     assert body["errors"][0]["code"] == "required"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "answered"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"HEAD /healthz/ HTTP/1.0\r\n\r\n", True),
+        (b"GET /healthz?x=1 HTTP/1.1\r\n\r\n", False),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", False),  # headers not all in
+        (b"GET /healthz HTTP/1.1\r\n\r\nGET /cart/a HTTP/1.1\r\n\r\n", False),
+        (b"POST /healthz HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", False),
+        (b"GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", False),
+        (b"GET /readyz HTTP/1.1\r\n\r\n", False),
+    ],
+)
+def test_the_worker_answers_only_a_whole_lone_liveness_probe_itself(
+    request_bytes, answered
+):
+    answer = probe_answer(request_bytes)
+
+    assert (answer is not None) == answered
+    if answer is not None:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"Connection: close" in head
+        assert body == (
+            b"" if request_bytes.startswith(b"HEAD") else b'{"status": "ok"}'
+        )

@@ -66,6 +66,7 @@ def test_bootstrap_demo_creates_working_tokens(catalog, capsys, monkeypatch):
     assert shopper_token in out
     assert "curl" in out
     assert staff.is_staff and staff.check_password("operator-pass")
+    assert staff.user_permissions.filter(codename="manage_any_cart").exists()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {shopper_token}")
     assert client.get("/cart/demo").status_code == 200

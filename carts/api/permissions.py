@@ -2,12 +2,25 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from ..auth.powers import may_act_on_any_cart
+
 
 class IsCartOwnerOrStaff(BasePermission):
-    """The cart's owner (username equal to the URL's user_id) or any staff user."""
+    """The cart's owner (username equal to the URL's user_id) or a user who may
+    act on any cart (carts.auth.powers)."""
 
     message = "You may only access your own cart."
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         user = request.user
-        return bool(user.is_staff or user.username == view.kwargs["user_id"])
+        return user.username == view.kwargs["user_id"] or may_act_on_any_cart(user)
+
+
+class IsStaff(BasePermission):
+    """A user who may act on any cart (carts.auth.powers): `is_staff` alone
+    only opens the admin."""
+
+    message = "Only staff may do this."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return may_act_on_any_cart(request.user)

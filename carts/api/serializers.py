@@ -14,8 +14,7 @@ from rest_framework.utils.serializer_helpers import BindingDict
 
 from ..cart.checkout import CheckoutSnapshot
 from ..domain.cart import CENT, CartContents, Hold, Item
-
-PRODUCT_ID_MAX_LENGTH = 64
+from ..domain.rules import PRODUCT_ID_MAX_LENGTH, USERNAME_MAX_LENGTH
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -96,7 +95,10 @@ class CartMergeInput(StrictInputSerializer):
         required=False, min_length=1, max_length=64, trim_whitespace=False
     )
     from_user_id = serializers.CharField(
-        required=False, min_length=1, max_length=150, trim_whitespace=False
+        required=False,
+        min_length=1,
+        max_length=USERNAME_MAX_LENGTH,
+        trim_whitespace=False,
     )
     mode = serializers.ChoiceField(choices=["sum", "max"], default="sum")
 

@@ -24,6 +24,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.connection import ConnectionProxy
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from ..auth.powers import may_act_on_any_cart
 from .observability import THROTTLED_REQUESTS
 
 if TYPE_CHECKING:  # DRF's settings import this module: no import cycle at run time
@@ -136,7 +137,7 @@ class UserThrottle(_CartThrottle):
 
     def ident(self, request: Request) -> int | None:
         user = request.user
-        return user.pk if user is not None and not user.is_staff else None
+        return user.pk if user is not None and not may_act_on_any_cart(user) else None
 
 
 class StaffThrottle(_CartThrottle):
@@ -144,7 +145,7 @@ class StaffThrottle(_CartThrottle):
 
     def ident(self, request: Request) -> int | None:
         user = request.user
-        return user.pk if user is not None and user.is_staff else None
+        return user.pk if may_act_on_any_cart(user) else None
 
 
 class GuestThrottle(_CartThrottle):

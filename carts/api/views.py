@@ -5,11 +5,12 @@ from typing import Any
 from django.http import HttpResponseBase, HttpResponseNotModified
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
+from ..auth.powers import may_act_on_any_cart
 from ..cart import checkout, items, merge, owners, reads
 from ..cart.items import ItemWrite
 from ..cart.owners import NewOwner, new_owner_for
@@ -20,7 +21,7 @@ from . import schemas
 from .base import CartAPIView
 from .conditional import AnyVersion, cart_etag, if_match, if_none_match
 from .idempotency import respond_once
-from .permissions import IsCartOwnerOrStaff
+from .permissions import IsCartOwnerOrStaff, IsStaff
 from .serializers import (
     CartItemAddInput,
     CartItemAddQuery,
@@ -58,7 +59,7 @@ def add_input(request: Request) -> dict[str, Any]:
 
 
 def new_owner(request: Request) -> NewOwner | None:
-    return new_owner_for(staff=request.user.is_staff)
+    return new_owner_for(staff=may_act_on_any_cart(request.user))
 
 
 def item_response(user_id: str, write: ItemWrite) -> Response:
@@ -151,7 +152,7 @@ class CartMergeView(CartAPIView):
         fields = validated(CartMergeInput, request.data)
         if "guest_token" in fields:
             guest = merge.guest_by_token(fields["guest_token"])
-        elif request.user.is_staff:
+        elif may_act_on_any_cart(request.user):
             guest = merge.guest_by_id(fields["from_user_id"])
         else:
             raise PermissionDenied("Only staff may merge a cart by its user id.")
@@ -245,7 +246,7 @@ class CheckoutCancelView(CartAPIView):
 class CheckoutSnapshotView(CartAPIView):
     """Staff read a completed checkout's order snapshot."""
 
-    permission_classes = [IsAuthenticated, IsAdminUser]
+    permission_classes = [IsAuthenticated, IsStaff]
 
     @schemas.CHECKOUT_GET
     def get(self, request: Request, checkout_id: str) -> Response:

@@ -3,8 +3,9 @@ where the database announces every change (carts.auth.token_cache)."""
 
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import connection
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from prometheus_client import Counter
@@ -13,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from ..models import User
+from .powers import MAY_ACT_ON_ANY_CART_SQL, remember
 from .token_cache import auth_cache, invalidate_auth_caches
 
 TOKEN_CACHE_LOOKUPS = Counter(
@@ -22,12 +24,15 @@ TOKEN_CACHE_LOOKUPS = Counter(
     ["result"],
 )
 
-# The user a token belongs to, every concrete field of the user in order.
+# The user a token belongs to, every concrete field of the user in order,
+# then whether the user may act on any cart.
 _TOKEN_USER_SQL = """
-    SELECT {columns} FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
+    SELECT {columns}, {may_act_on_any_cart}
+    FROM authtoken_token t JOIN carts_user u ON u.id = t.user_id
     WHERE t.key = %(key)s
 """.format(
-    columns=", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)
+    columns=", ".join(f"u.{field.column}" for field in User._meta.concrete_fields),
+    may_act_on_any_cart=MAY_ACT_ON_ANY_CART_SQL,
 )
 
 
@@ -67,7 +72,8 @@ class TokenAuthentication(authentication.TokenAuthentication):
                 cache.put(key, row)
         # A new instance each time: a request may change its user.
         # No field names: the row holds every concrete field, in order.
-        user = User.from_db(connection.alias, None, row)  # type: ignore[arg-type]
+        user = User.from_db(connection.alias, None, row[:-1])  # type: ignore[arg-type]
+        remember(user, row[-1])
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)
@@ -81,3 +87,10 @@ def _changed(**kwargs: Any) -> None:
 for _model in (Token, User):
     post_save.connect(_changed, sender=_model, dispatch_uid=f"auth-cache-{_model}")
     post_delete.connect(_changed, sender=_model, dispatch_uid=f"auth-del-{_model}")
+# Who holds carts.manage_any_cart (carts.auth.powers).
+for _through in (
+    User.user_permissions.through,
+    User.groups.through,
+    Group.permissions.through,
+):
+    m2m_changed.connect(_changed, sender=_through, dispatch_uid=f"auth-m2m-{_through}")

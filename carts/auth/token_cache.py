@@ -1,7 +1,8 @@
 """A per-connection cache of token lookups that PostgreSQL empties on every change.
 
 Migration carts 0002 adds triggers that NOTIFY AUTH_CHANNEL whenever a
-statement updates, deletes or truncates a token or a user. Each connection
+statement updates, deletes or truncates a token or a user, 0008 whenever one
+changes who holds a permission. Each connection
 LISTENs on it from the moment it is opened and keeps its own small cache
 (`auth_cache()`), which starts empty and is emptied whenever a notification
 has arrived, so a cached entry never outlives a committed change by more than
@@ -31,7 +32,14 @@ from ..database import notifications
 AUTH_CHANNEL = "carts_auth_changed"
 # The payload migration carts 0002 sends when it drops the triggers.
 AUTH_CHANNEL_CLOSED = "closed"
-AUTH_TRIGGERS = ("carts_token_changed", "carts_user_changed")
+# Migrations 0002 (tokens, users) and 0008 (who holds which permission).
+AUTH_TRIGGERS = (
+    "carts_token_changed",
+    "carts_user_changed",
+    "carts_user_permissions_changed",
+    "carts_user_groups_changed",
+    "carts_group_permissions_changed",
+)
 AUTH_CACHE_SIZE = 1024
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ call). From its first use of the database to its end it holds one of
 DATABASE_BULKHEAD slots of the process. When every slot is taken it waits for
 one (at most DATABASE_BULKHEAD_WAIT): while the database answers, slots free
 up within milliseconds, also when it is merely slow under load. Once a slot
-holder has waited DATABASE_STALL_AFTER for the server, the database is
-stalled rather than busy, and new work is refused at once
+holder has waited DATABASE_STALL_AFTER for an answer that has not arrived on
+its socket (one that has arrived only waits for its own thread to run), the
+database is stalled rather than busy, and new work is refused at once
 (`DatabaseBusy`, another 503) instead of queueing behind the stuck ones, so the
 threads left over keep answering probes and refusals.
 
@@ -59,6 +60,7 @@ class _ThreadState:
     admitted = False  # holds a bulkhead slot
     connect_timeout: float | None = None  # set while a connection is opened
     waiting_since: float | None = None  # in wait_for_server since (monotonic)
+    waiting_on: tuple[int, int] | None = None  # (socket, poll events) meanwhile
 
 
 class _Local(threading.local):
@@ -87,10 +89,7 @@ class Bulkhead:
         with self._changed:
             give_up_at = time.monotonic() + self.max_wait
             while len(self._holders) >= self.slots:
-                # Read without their lock: a stale value only moves the
-                # decision by one poll.
-                waits = [s.waiting_since for s in self._holders if s.waiting_since]
-                stalled_at = min(waits, default=give_up_at) + self.stall_after
+                stalled_at = self._stalled_at(default=give_up_at)
                 remaining = min(give_up_at, stalled_at) - time.monotonic()
                 if remaining <= 0:
                     raise DatabaseBusy(
@@ -100,10 +99,41 @@ class Bulkhead:
                 self._changed.wait(remaining)
             self._holders.add(state)
 
+    def _stalled_at(self, *, default: float) -> float:
+        """When the database counts as stalled: `stall_after` after the
+        oldest wait of a holder whose answer has not arrived. A holder whose
+        socket has its answer waits for its own process (a loaded machine
+        runs it late), not for the server: load is not a stall."""
+        # Read without their lock: a stale value only moves the decision by
+        # one poll.
+        waits = [
+            (state.waiting_since, state.waiting_on)
+            for state in self._holders
+            if state.waiting_since
+        ]
+        now = time.monotonic()
+        unanswered = [
+            since
+            for since, waiting_on in waits
+            if since + self.stall_after > now or not _answered(waiting_on)
+        ]
+        return min(unanswered, default=default) + self.stall_after
+
     def release(self, state: _ThreadState) -> None:
         with self._changed:
             self._holders.discard(state)
             self._changed.notify()
+
+
+def _answered(waiting_on: tuple[int, int] | None) -> bool:
+    """Whether the server's answer a holder waits for has arrived: its socket
+    has data to read. Only that: a socket may be writable, or in error,
+    while the server is out of reach."""
+    if waiting_on is None or waiting_on[1] != select.POLLIN:
+        return False
+    poller = select.poll()
+    poller.register(*waiting_on)
+    return any(events & select.POLLIN for _, events in poller.poll(0))
 
 
 @cache
@@ -187,11 +217,13 @@ def wait_for_server(connection: extensions.connection) -> None:
             polled = connection.poll()
             if polled == extensions.POLL_OK:
                 return
-            poller = select.poll()  # the socket changes while libpq connects
-            poller.register(
+            # The socket changes while libpq connects.
+            state.waiting_on = (
                 connection.fileno(),
                 select.POLLIN if polled == extensions.POLL_READ else select.POLLOUT,
             )
+            poller = select.poll()
+            poller.register(*state.waiting_on)
             if deadline is None:
                 poller.poll()
                 continue
@@ -199,7 +231,7 @@ def wait_for_server(connection: extensions.connection) -> None:
             if remaining <= 0 or not poller.poll(remaining * 1000):
                 raise DatabaseTimeout(f"no answer from the database within {limit:g} s")
     finally:
-        state.waiting_since = None
+        state.waiting_since = state.waiting_on = None
 
 
 def install() -> None:

@@ -72,6 +72,18 @@ class InvalidUserId(CartError):
     message = "'{user_id}' cannot be a user id: at most 150 letters, digits and @.+-_."
 
 
+class IdTooLong(CartError):
+    kind = ErrorKind.INVALID
+    code = "max_length"  # the REST API's code for an over-long id in a body
+    message = "{field} may hold at most {limit} characters."
+
+
+class NullCharacter(CartError):
+    kind = ErrorKind.INVALID
+    code = "null_characters_not_allowed"  # the REST API's, as for IdTooLong
+    message = "{field} may not hold a NUL character."
+
+
 class GuestNotFound(CartError):
     kind = ErrorKind.NOT_FOUND
     code = "guest_not_found"

@@ -1,6 +1,7 @@
 """The cart's rules, stated once: every writer (REST, gRPC, admin, commands)
 checks them here, or runs SQL whose limits come from here (`limits()`)."""
 
+import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -10,14 +11,17 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from .errors import (
+    IdTooLong,
     InvalidQuantity,
     InvalidUserId,
     ItemLimitExceeded,
+    NullCharacter,
     QuantityLimitExceeded,
 )
 from .limits import Limits
 
-USERNAME_MAX_LENGTH = 150
+USERNAME_MAX_LENGTH = 150  # User.username's
+PRODUCT_ID_MAX_LENGTH = 64  # Product.id's
 _username_validator = UnicodeUsernameValidator()
 
 
@@ -52,13 +56,39 @@ def check_room_for_item(item_count: int) -> None:
 
 
 def check_user_id(user_id: str) -> None:
-    """A cart's id must be able to be a username (Django's rules)."""
+    """A new cart's id must be able to be a username (Django's rules), in
+    NFKC form (as Django normalises usernames), so that no id is created
+    beside one that looks the same ("\ufb00" beside "ff")."""
+    check_user_id_storable(user_id)
     try:
-        if len(user_id) > USERNAME_MAX_LENGTH:
-            raise ValidationError("too long")
         _username_validator(user_id)
     except ValidationError:
         raise InvalidUserId(user_id=user_id) from None
+    if unicodedata.normalize("NFKC", user_id) != user_id:
+        raise InvalidUserId(user_id=user_id)
+
+
+def check_user_id_storable(user_id: str) -> None:
+    """An id no user can have, as no column can hold it: over
+    USERNAME_MAX_LENGTH characters, or a NUL (PostgreSQL refuses it in text).
+    The error echoes at most USERNAME_MAX_LENGTH characters."""
+    if len(user_id) > USERNAME_MAX_LENGTH or "\x00" in user_id:
+        raise InvalidUserId(user_id=shown(user_id, USERNAME_MAX_LENGTH))
+
+
+def check_product_id(product_id: str, *, field: str = "product_id") -> None:
+    """A product id the catalog could hold, checked as the REST API's bodies
+    are (codes `max_length`, `null_characters_not_allowed`)."""
+    if len(product_id) > PRODUCT_ID_MAX_LENGTH:
+        raise IdTooLong(field=field, limit=PRODUCT_ID_MAX_LENGTH)
+    if "\x00" in product_id:
+        raise NullCharacter(field=field)
+
+
+def shown(value: str, limit: int) -> str:
+    """`value` as an error message may echo it: at most `limit` characters
+    (and an ellipsis), each NUL shown as U+FFFD."""
+    return value[:limit].replace("\x00", "\ufffd") + ("…" if len(value) > limit else "")
 
 
 class MergeMode(Enum):

@@ -8,6 +8,7 @@ import grpc
 
 from ..cart import items, reads
 from ..cart.owners import NewOwner, new_owner_for
+from ..domain import rules
 from ..domain.errors import CartError, ErrorKind
 from . import cart_pb2, cart_pb2_grpc
 
@@ -32,6 +33,8 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
             raise FieldRequired(field="user_id")
         if not request.item.product_id:
             raise FieldRequired(field="item.product_id")
+        rules.check_user_id_storable(request.user_id)
+        rules.check_product_id(request.item.product_id, field="item.product_id")
         items.cart_item_add(
             user_id=request.user_id,
             product_id=request.item.product_id,
@@ -43,6 +46,7 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
     def GetCart(
         self, request: cart_pb2.GetCartRequest, context: grpc.ServicerContext
     ) -> cart_pb2.Cart:
+        rules.check_user_id_storable(request.user_id)
         cart = reads.cart_get(user_id=request.user_id)
         if not cart.items:
             # Online Boutique's own cart service answers an empty cart so.
@@ -58,5 +62,6 @@ class CartServicer(cart_pb2_grpc.CartServiceServicer):
     def EmptyCart(
         self, request: cart_pb2.EmptyCartRequest, context: grpc.ServicerContext
     ) -> cart_pb2.Empty:
+        rules.check_user_id_storable(request.user_id)
         items.cart_clear(user_id=request.user_id, user_known=False)
         return cart_pb2.Empty()

@@ -27,8 +27,11 @@ def create_accounts(count: int, *, staff: bool) -> list[tuple[str, str]]:
     code = (
         "from carts.models import User;"
         "from rest_framework.authtoken.models import Token;"
+        "from carts.auth.powers import manage_any_cart_permission;"
         f"users = [User.objects.create(username=u, is_staff={staff}) "
         f"for u in {usernames!r}];"
+        f"[user.user_permissions.add(manage_any_cart_permission()) "
+        f"for user in users if {staff}];"
         "print(*(Token.objects.create(user=user).key for user in users))"
     )
     out = compose("exec", "-T", "web1", "python", "manage.py", "shell", "-c", code)

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from rest_framework.authtoken.models import Token
 
+from carts.auth.powers import manage_any_cart_permission
 from carts.demo import DEMO_LINE
 from carts.models import User
 
@@ -29,6 +30,9 @@ class Command(BaseCommand):
         staff_user, staff_created = User.objects.get_or_create(
             username=staff, defaults={"is_staff": True, "is_superuser": True}
         )
+        # Named, not only implied by is_superuser: the account a front end
+        # uses needs this one power (docs/operations.md, service accounts).
+        staff_user.user_permissions.add(manage_any_cart_permission())
         password = os.environ.get("CART_ADMIN_PASSWORD")
         if staff_created or password:
             shown_password = password or secrets.token_urlsafe(12)
