@@ -117,15 +117,8 @@ class CartLineInline(admin.TabularInline[CartItem, User]):
         "created_at",
         "updated_at",
     ]
-    readonly_fields = [
-        "product",
-        unit_price,  # type: ignore[list-item]
-        line_total,  # type: ignore[list-item]
-        added_unit_price,  # type: ignore[list-item]
-        warning,  # type: ignore[list-item]
-        "created_at",
-        "updated_at",
-    ]
+    # Only the quantity is edited here.
+    readonly_fields = [field for field in fields if field != "quantity"]  # type: ignore[misc]
     ordering = ["created_at", "id"]
     extra = 0
     show_change_link = True
