@@ -83,22 +83,15 @@ DROP FUNCTION carts_product_note_change();
 )
 
 
-def postgresql_only(statement: str):
-    # SQLite (make run) lets one writer in at a time: 0006's trigger stays.
-    def run(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("carts", "0006_product_changes_bump_cart_versions"),
     ]
 
+    # SQLite (make run) lets one writer in at a time: 0006's trigger stays.
     operations = [
         migrations.RunPython(
-            postgresql_only(POSTGRESQL), postgresql_only(POSTGRESQL_BACKWARD)
+            per_row_trigger.by_vendor(postgresql=POSTGRESQL),
+            per_row_trigger.by_vendor(postgresql=POSTGRESQL_BACKWARD),
         ),
     ]

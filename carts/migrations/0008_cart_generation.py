@@ -16,14 +16,6 @@ product_trigger = import_module(
 )
 
 
-def sqlite_only(statement: str):
-    def run(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "sqlite":
-            schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("carts", "0007_catalog_changes_lock_carts_in_one_order"),
@@ -31,8 +23,8 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            sqlite_only(product_trigger.SQLITE_BACKWARD),
-            sqlite_only(product_trigger.SQLITE),
+            product_trigger.by_vendor(sqlite=product_trigger.SQLITE_BACKWARD),
+            product_trigger.by_vendor(sqlite=product_trigger.SQLITE),
         ),
         migrations.AddField(
             model_name="cart",
@@ -42,7 +34,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(
-            sqlite_only(product_trigger.SQLITE),
-            sqlite_only(product_trigger.SQLITE_BACKWARD),
+            product_trigger.by_vendor(sqlite=product_trigger.SQLITE),
+            product_trigger.by_vendor(sqlite=product_trigger.SQLITE_BACKWARD),
         ),
     ]
