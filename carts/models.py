@@ -223,3 +223,38 @@ class Checkout(models.Model):
 
     def __str__(self) -> str:
         return f"checkout {self.id} of {self.user_id}: {self.state}"
+
+
+class CartEvent(models.Model):
+    """The outbox: one row per change of a cart, written in the change's
+    transaction by the one statement that records every change
+    (carts/cart/sql.py, RECORD_CHANGE), so a rolled-back change has no event
+    and a committed one always has one. Read by the feed (carts.events) and
+    delivered to webhooks; kept CART_EVENT_TTL, then purge_carts removes it.
+
+    Not a foreign key to the user: a purged guest's events outlive it."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The writing transaction's id (pg_current_xact_id; 0 on SQLite, whose
+    # writers commit one at a time in id order): the feed's order is
+    # (transaction_id, id), read only below the oldest running transaction,
+    # so no event can appear behind a cursor (carts.events.feed).
+    transaction_id = models.BigIntegerField()
+    user_pk = models.BigIntegerField()
+    # The API's user id at the time of the change.
+    username = models.CharField(max_length=150)
+    type = models.CharField(max_length=40)
+    # The cart's shown version after the change (what its ETag names).
+    cart_version = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["transaction_id", "id"], name="cart_event_feed_order"),
+            # purge_carts deletes events by age.
+            models.Index(fields=["occurred_at"], name="cart_event_occurred_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.id}: {self.type} of {self.username} v{self.cart_version}"
