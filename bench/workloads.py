@@ -127,7 +127,7 @@ def before_measuring(workload: str, connection, products: list[str]) -> None:
         time.sleep(0.5)
         fresh_carts(connection, remove=True)
     elif workload == "checkout":
-        time.sleep(0.5)
+        settle(connection)
         checkout_carts(connection, products, restore=True)
 
 
@@ -140,7 +140,7 @@ def after_measuring(workload: str, connection, result: dict, concurrency: int):
         created = fresh_carts(connection)
         return {"created": created, "passed": created >= result["requests"]}
     if workload == "checkout":
-        time.sleep(0.5)
+        settle(connection)
         completed, left = checkout_carts(connection)
         return {
             "checkouts": result["checkouts"],
@@ -203,6 +203,27 @@ def fresh_carts(connection, remove: bool = False) -> int:
             return 0
         cursor.execute(f"SELECT count(*) FROM carts_cart WHERE user_id IN ({fresh})")
         return cursor.fetchone()[0]
+
+
+def settle(connection, quiet: float = 1.0, longest: float = 20) -> None:
+    """Wait until the requests wrk left in flight are done: no other session
+    busy on the database for `quiet` seconds (or `longest` passed). A late
+    hold or complete of the warm-up, run after the carts were restored, would
+    refuse the measured window's first holds (409); under outside load the
+    server can still be answering them seconds after wrk stopped."""
+    deadline = time.monotonic() + longest
+    quiet_since = time.monotonic()
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                " current_database() AND state <> 'idle' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet:
+                return
+            time.sleep(0.1)
 
 
 def checkout_carts(connection, products=(), restore=False) -> tuple[int, int]:
