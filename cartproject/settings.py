@@ -319,6 +319,14 @@ CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
 # completed checkout's order snapshot is kept (purge_carts).
 CART_CHECKOUT_TTL = env_duration("CART_CHECKOUT_TTL", "15m")
 CART_COMPLETED_CHECKOUT_TTL = env_duration("CART_COMPLETED_CHECKOUT_TTL", "30d")
+# Cart events (the outbox, API.md "Events") are kept this long, delivered or
+# not; purge_carts deletes older ones.
+CART_EVENT_TTL = env_duration("CART_EVENT_TTL", "7d")
+# Where the event feed's long polls LISTEN (carts.events.feed), when the
+# service's database sits behind a transaction pooler (where a LISTEN would
+# belong to a borrowed server connection): a direct URL. Without one there,
+# long polls re-read the feed once a second.
+CART_EVENTS_LISTEN_URL = os.environ.get("CART_EVENTS_LISTEN_URL") or None
 
 # ---------------------------------------------------------------------------
 # gRPC: Online Boutique's hipstershop.CartService (manage.py grpcserve)

@@ -228,7 +228,7 @@ class Checkout(models.Model):
 class CartEvent(models.Model):
     """The outbox: one row per change of a cart, written in the change's
     transaction by the one statement that records every change
-    (carts/cart/sql.py, RECORD_CHANGE), so a rolled-back change has no event
+    (carts/cart/sql.py, append_event), so a rolled-back change has no event
     and a committed one always has one. Read by the feed (carts.events) and
     delivered to webhooks; kept CART_EVENT_TTL, then purge_carts removes it.
 
@@ -255,6 +255,8 @@ class CartEvent(models.Model):
             # purge_carts deletes events by age.
             models.Index(fields=["occurred_at"], name="cart_event_occurred_at"),
         ]
+        # Who may follow the feed besides the API's staff (carts.auth.powers).
+        permissions = [("read_cart_events", "Can follow the cart event feed (API)")]
 
     def __str__(self) -> str:
         return f"event {self.id}: {self.type} of {self.username} v{self.cart_version}"
