@@ -22,6 +22,8 @@ const ACCOUNT_KEY = `cart-account ${API}`;
 let account = JSON.parse(localStorage.getItem(ACCOUNT_KEY) || "null");
 let cart = null; // the cart as the API last answered it
 let etag = null; // its version: sent as If-Match with every change
+const productNames = new Map(); // product id -> name, from the catalog
+const nameOf = (productId) => productNames.get(productId) ?? productId;
 
 function saveAccount(value) {
   account = value;
@@ -83,6 +85,7 @@ const cartPath = () => `/cart/${encodeURIComponent(account.userId)}`;
 
 async function loadCatalog() {
   const { body: products } = await api("GET", "/products", { token: null });
+  for (const product of products) productNames.set(product.id, product.name);
   renderCatalog(products);
 }
 
@@ -125,8 +128,8 @@ async function addToCart(productId) {
   }
   const replayed = answer.headers.get("Idempotent-Replayed") === "true";
   await loadCart();
-  say(replayed ? `Added ${productId} (a retry: the first attempt had been applied).`
-    : `Added ${productId}.`);
+  say(replayed ? `Added ${nameOf(productId)} (a retry: the first attempt had been `
+    + "applied)." : `Added ${nameOf(productId)}.`);
 }
 
 // Changes of what the shopper saw carry If-Match: 412 means another tab (or
@@ -139,11 +142,14 @@ async function setQuantity(productId, quantity) {
   await change("PUT", `${cartPath()}/items/${encodeURIComponent(productId)}`,
     { quantity });
   await loadCart();
+  say(quantity ? `${nameOf(productId)}: quantity ${quantity}.`
+    : `Removed ${nameOf(productId)}.`);
 }
 
 async function removeLine(productId) {
   await change("DELETE", `${cartPath()}/items/${encodeURIComponent(productId)}`);
   await loadCart();
+  say(`Removed ${nameOf(productId)}.`);
 }
 
 async function reprice() {
@@ -257,9 +263,9 @@ function render(newCart) {
   // Warnings: the shopper accepts new prices before checking out.
   const warnings = (cart?.warnings ?? []).map((warning) => element("li",
     warning.code === "price_changed"
-      ? `${warning.product_id}: the price changed from ${warning.added_unit_price} `
-        + `to ${warning.unit_price}.`
-      : `${warning.product_id} is no longer available.`,
+      ? `${nameOf(warning.product_id)}: the price changed from `
+        + `${warning.added_unit_price} to ${warning.unit_price}.`
+      : `${nameOf(warning.product_id)} is no longer available.`,
     { "data-code": warning.code }));
   document.getElementById("warnings").replaceChildren(...warnings);
   const priceChanged = warnings.some((w) => w.dataset.code === "price_changed");
@@ -279,9 +285,10 @@ function render(newCart) {
 function renderMergeReport({ merged, clamped, dropped }) {
   const report = document.getElementById("merge-report");
   const lines = [`Merged from your guest cart: ${merged.length} line(s).`,
-    ...clamped.map((c) => `${c.product_id}: ${c.requested} wanted, ${c.applied} kept `
-      + "(the most one line may hold)."),
-    ...dropped.map((d) => `${d.product_id} (${d.quantity}) not added: ${d.reason}.`)];
+    ...clamped.map((c) => `${nameOf(c.product_id)}: ${c.requested} wanted, `
+      + `${c.applied} kept (the most one line may hold).`),
+    ...dropped.map((d) => `${nameOf(d.product_id)} (${d.quantity}) not added: `
+      + `${d.reason}.`)];
   report.replaceChildren(...lines.map((text) => element("p", text)));
   report.hidden = false;
 }
@@ -294,9 +301,16 @@ function say(text, code = "") {
   message.hidden = false;
 }
 
-// Every action goes through here: an error is shown with its code, and the
-// cases a shop must handle are explained.
-async function run(action) {
+// Every action goes through here, one at a time (so each change carries the
+// ETag the previous one left): an error is shown with its code, and the cases
+// a shop must handle are explained.
+let queue = Promise.resolve();
+function run(action) {
+  queue = queue.then(() => attempt(action));
+  return queue;
+}
+
+async function attempt(action) {
   try {
     await action();
   } catch (error) {
@@ -311,7 +325,9 @@ async function run(action) {
       saveAccount(null);
       render(null);
     }
-    say(`${error.detail} (${error.status || "no answer"} ${error.code})`, error.code);
+    // Show the cart as it is: a refused change changed nothing.
+    if (account) await loadCart().catch(() => {});
+    say(`${error.message} (${error.status || "no answer"} ${error.code})`, error.code);
   }
 }
 
