@@ -63,8 +63,9 @@ async function api(method, path, { body, headers = {}, token = account?.token } 
         + `does CART_CORS_ALLOWED_ORIGINS list ${location.origin}?)`,
     }, token);
   }
-  const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  // The API answers JSON; a proxy's own error page may not.
+  const isJson = response.headers.get("Content-Type")?.startsWith("application/json");
+  const data = isJson ? await response.json() : null;
   if (!response.ok) {
     throw new ApiError(response.status, data?.errors?.[0]
       ?? { code: `http_${response.status}`, detail: response.statusText }, token);
@@ -103,22 +104,13 @@ async function ensureAccount() {
   saveAccount({ userId: guest.user_id, token: guest.token, guest: true });
 }
 
-// Adds need no If-Match: adding is right whatever the cart holds now. A
-// failure with no answer (or 409 idempotency_key_in_use, 502-504) is retried
-// with the same Idempotency-Key: if the first attempt was applied after all,
-// the retry replays its answer instead of adding a second time.
-async function addToCart(productId) {
-  await ensureAccount();
-  const key = newKey();
-  const send = () => api("POST", cartPath(), {
-    body: { product_id: productId, quantity: 1 },
-    headers: { "Idempotency-Key": key },
-  });
-  let answer;
+// A POST with an Idempotency-Key that got no answer (or 502-504, or 409
+// idempotency_key_in_use) is sent again, with the same key: if the first was
+// applied after all, the API replays its answer instead of applying it twice.
+async function withRetries(send) {
   for (let attempt = 0; ; attempt++) {
     try {
-      answer = await send();
-      break;
+      return await send();
     } catch (error) {
       const retryable = error.status === 0 || error.status >= 502
         || error.code === "idempotency_key_in_use";
@@ -126,6 +118,16 @@ async function addToCart(productId) {
       await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSES[attempt]));
     }
   }
+}
+
+// Adds need no If-Match: adding is right whatever the cart holds now.
+async function addToCart(productId) {
+  await ensureAccount();
+  const key = newKey(); // one per add, kept across its retries
+  const answer = await withRetries(() => api("POST", cartPath(), {
+    body: { product_id: productId, quantity: 1 },
+    headers: { "Idempotency-Key": key },
+  }));
   const replayed = answer.headers.get("Idempotent-Replayed") === "true";
   await loadCart();
   say(replayed ? `Added ${nameOf(productId)} (a retry: the first attempt had been `
@@ -161,6 +163,7 @@ async function reprice() {
 
 // Signing in: the guest's cart merges into the shopper's (POST …/merge with
 // the guest's token), and the page says what the limits clamped or dropped.
+// (A repeated merge is safe without a key: it answers "already_merged".)
 async function signIn(userId, token) {
   if (!account?.guest) {
     saveAccount({ userId, token, guest: false });
@@ -170,7 +173,6 @@ async function signIn(userId, token) {
   const answer = await api("POST", `/cart/${encodeURIComponent(userId)}/merge`, {
     token,
     body: { guest_token: guestToken },
-    headers: { "Idempotency-Key": newKey() },
   });
   saveAccount({ userId, token, guest: false });
   etag = answer.headers.get("ETag");
@@ -179,10 +181,13 @@ async function signIn(userId, token) {
   say(`Signed in as ${userId}; your guest cart was merged.`);
 }
 
+// The hold is of the cart the shopper saw (If-Match), retried as adds are.
 async function checkout() {
-  const answer = await api("POST", `${cartPath()}/checkout`, {
-    headers: { "If-Match": etag, "Idempotency-Key": newKey() },
-  });
+  const key = newKey();
+  const answer = await withRetries(() => api("POST", `${cartPath()}/checkout`, {
+    headers: { "If-Match": etag, "Idempotency-Key": key },
+  }));
+  document.getElementById("order").hidden = true;
   etag = answer.headers.get("ETag");
   render(answer.body.cart);
   say("Your cart is held: take the payment, then complete.");
@@ -314,7 +319,10 @@ async function attempt(action) {
   try {
     await action();
   } catch (error) {
-    if (!(error instanceof ApiError)) throw error;
+    if (!(error instanceof ApiError)) {
+      console.error(error); // a bug of the page: say so, keep the queue going
+      return say(`Unexpected error: ${error.message}`, "page_error");
+    }
     if (error.status === 412) {
       await loadCart().catch(() => {});
       return say("Your cart changed in another tab: here it is now. Nothing was "
