@@ -18,8 +18,12 @@ from typing import cast
 
 from servers import ROOT
 
-# A sequential scan of these is what a missing index looks like.
-WATCHED = re.compile(r"Seq Scan on (carts_\w+|authtoken_token)")
+# A sequential scan of these is what a missing index looks like (the catalog
+# and the empty group and permission tables are small enough to scan).
+WATCHED = re.compile(
+    r"Seq Scan on (carts_user|carts_cart|carts_cartitem|carts_checkout"
+    r"|carts_idempotencyrecord|authtoken_token)\b"
+)
 
 
 @dataclass
