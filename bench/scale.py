@@ -31,24 +31,13 @@ from pathlib import Path
 import measurement
 import psycopg2
 import scale_data
+import servers
 import testbed
 from measurement import Load, ensure_wrk, refusals, run_cell
 from run import FLOOR_GUNICORN
 from scale_explain import cart_plans, django_plans
 from scale_report import render
-from servers import (
-    BIN,
-    OUT,
-    ROOT,
-    Server,
-    grpc_ready,
-    grpcserve_bind,
-    gunicorn_bind,
-    http_ready,
-    manage,
-    proc_stat,
-    serve,
-)
+from servers import BIN, OUT, ROOT, Server, manage, proc_stat
 
 SIZES = [10_000, 100_000, 1_000_000]
 CART_WORKLOADS = ["add", "get", "get-304"]
@@ -360,28 +349,28 @@ def main() -> None:
         scale_data.carts_load(cursor, first=1, last=1)
     scale = Scale(args, connection, Load(binary, token, products, 2), env)
     gunicorn = str(BIN / "gunicorn")
-    ready = http_ready("/cart/user00001", token)
+    ready = servers.http_ready("/cart/user00001", token)
     with (
-        serve(
+        servers.serve(
             "service",
             [gunicorn, "--config", "gunicorn.conf.py"],
-            gunicorn_bind,
+            servers.gunicorn_bind,
             env,
             ready,
         ) as service,
-        serve(
+        servers.serve(
             "floor",
             [gunicorn, "--pythonpath", "bench", "floor:application", *FLOOR_GUNICORN],
-            gunicorn_bind,
+            servers.gunicorn_bind,
             env,
             ready,
         ) as floor,
-        serve(
+        servers.serve(
             "grpc",
             [str(BIN / "python"), "manage.py", "grpcserve"],
-            grpcserve_bind,
+            servers.grpcserve_bind,
             env,
-            grpc_ready,
+            servers.grpc_ready,
         ) as grpc_server,
     ):
         points = carts_curve(scale, [service, floor], loaded=1)
