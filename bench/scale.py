@@ -141,6 +141,12 @@ class Scale:
         self.cells.append(cell)
         return cell
 
+    def settle(self, tables: list[str]) -> None:
+        """After a bulk load: statistics and visibility maps up to date, and
+        the load's writes flushed now rather than during the next cells."""
+        self.sql("VACUUM (ANALYZE) " + ", ".join(tables))
+        self.sql("CHECKPOINT")
+
     def cache_blocks(self) -> tuple[int, int]:
         """Blocks the database found in shared buffers, and read (from the
         OS's cache or the disk), so far."""
@@ -169,8 +175,7 @@ def carts_curve(scale: Scale, sides: list[Server], loaded: int) -> list[dict]:
         with scale.connection.cursor() as cursor:
             scale_data.carts_load(cursor, first=loaded + 1, last=size)
         loaded = size
-        scale.sql("VACUUM (ANALYZE) " + ", ".join(TABLES))
-        scale.sql("CHECKPOINT")
+        scale.settle(TABLES)
         load_seconds = time.monotonic() - started
         with scale.connection.cursor() as cursor:
             shape = scale_data.shape(cursor)
@@ -219,7 +224,7 @@ def side_tables_curve(scale: Scale, sides: list[Server], users: int) -> None:
             if stored:
                 with scale.connection.cursor() as cursor:
                     side.fill(cursor, stored)
-                scale.sql(f"VACUUM (ANALYZE) {side.table}")
+                scale.settle([side.table])
             for server in sides:
                 cell = scale.cell("side", stored, server, side.workload, users=users)
                 cell["side_table"] = side.name
@@ -239,7 +244,7 @@ def stale_guests_load(scale: Scale) -> None:
         scale_data.carts_load(
             cursor, first=1, last=scale.args.stale_guests, prefix="stale", stale=True
         )
-    scale.sql("VACUUM (ANALYZE) " + ", ".join(TABLES))
+    scale.settle(TABLES)
 
 
 def purge_curve(scale: Scale, service: Server, users: int) -> dict:
