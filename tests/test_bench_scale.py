@@ -14,6 +14,9 @@ from rest_framework.test import APIClient
 
 from carts.models import Cart, CartItem, IdempotencyRecord, User
 
+# bench/ is the repository's, not the image's: the host suite runs these.
+pytestmark = pytest.mark.repository
+
 USERS = 50
 
 
