@@ -72,6 +72,13 @@ soak: $(INSTALLED)
 bench: $(INSTALLED)
 	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## bench-scale: how the cost grows (10k to 1M carts, 1 to 100 lines, stored
+## keys, gRPC new ids, a purge under load); writes bench/SCALE.md and its plots.
+# About 20 minutes; always on a throwaway cluster: it loads a million carts.
+.PHONY: bench-scale
+bench-scale: $(INSTALLED)
+	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/scale.py $(BENCH_ARGS)
+
 ## container-check: lint the Docker files, then build, run and test the compose stack
 CONTAINER_TOOLS := $(VENV)/.container-tools
 
