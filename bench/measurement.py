@@ -19,7 +19,7 @@ from pathlib import Path
 
 import workloads
 from servers import BIN, OUT, ROOT, Server, children, proc_stat
-from workloads import CHECKOUT_USERS, ETAGS, FRESH_USERS, HOT_USER, USERS
+from workloads import CHECKOUT_USERS, ETAGS, FRESH_USERS, HOT_USER, MERGE_USERS, USERS
 
 TICKS = os.sysconf("SC_CLK_TCK")
 WRK_THREADS = 2
@@ -112,6 +112,7 @@ class Load:
                 *(self.token, str(USERS), ",".join(self.products), HOT_USER),
                 *(str(ETAGS), str(FRESH_USERS), str(WRK_THREADS)),
                 str(CHECKOUT_USERS),
+                str(MERGE_USERS),
             ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT

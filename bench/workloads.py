@@ -24,6 +24,7 @@ WORKLOADS = [
     "get-304",
     "first-add",
     "checkout",
+    "merge",
 ]
 # get-304 polls these users' carts with their current ETags (bench/out/etags.txt).
 POLLED_USERS = 500
@@ -34,8 +35,12 @@ FRESH_USERS = 50_000
 # with 2 lines, each cart once per run; enough for a warm-up and a measured
 # window at 5 times this machine's rate (about 250 checkouts/s).
 CHECKOUT_USERS = 20_000
+# merge moves the cart of guest mguest000001.. (2 lines) into the cart of
+# shopper mtarget000001.. (1 line), each pair once per run; restored before
+# each window.
+MERGE_USERS = 20_000
 # Workloads the floor has no endpoints for: the service runs them alone.
-FLOORLESS = {"checkout"}
+FLOORLESS = {"checkout", "merge"}
 # The workloads the gRPC server runs too (AddItem, GetCart), next to REST's.
 GRPC_WORKLOADS = {"add", "get"}
 # The service's get, also answered with less of its work (bench/layers.py).
@@ -51,6 +56,18 @@ CHECKOUT_LINES_SQL = """
       now() + k * interval '1 millisecond', now() + k * interval '1 millisecond'
     FROM carts_user u, generate_series(0, 1) k
     WHERE u.username LIKE 'checkout%%'
+"""
+
+
+# The merge pairs' lines: 2 for each guest, 1 (another product) for each
+# shopper; their users are the ones whose names start so.
+MERGE_LINES_SQL = """
+    INSERT INTO carts_cartitem (user_id, product_id, quantity,
+      created_at, updated_at)
+    SELECT u.id, (%(products)s::text[])[1 + (u.id + 2 * k) %% 9], 1 + k, now(), now()
+    FROM carts_user u, generate_series(0, 1) k
+    WHERE u.username LIKE 'mguest%%'
+      OR (u.username LIKE 'mtarget%%' AND k = 0)
 """
 
 
@@ -93,8 +110,19 @@ def seed(connection, products: list[str], token: str) -> None:
             FROM generate_series(1, %(checkout)s) i;
             INSERT INTO carts_cart (user_id, version, updated_at)
             SELECT id, 1, now() FROM carts_user WHERE username LIKE 'checkout%%';
+            INSERT INTO carts_user (password, is_superuser, username, first_name,
+              last_name, email, is_staff, is_active, date_joined, is_guest)
+            SELECT '!', false, side || lpad(i::text, 6, '0'), '', '', '',
+              false, true, now(), side = 'mguest'
+            FROM generate_series(1, %(merge)s) i,
+              unnest(ARRAY['mguest', 'mtarget']) side;
+            INSERT INTO carts_cart (user_id, version, updated_at)
+            SELECT id, 1, now() FROM carts_user
+            WHERE username LIKE 'mguest%%' OR username LIKE 'mtarget%%';
             """
             + CHECKOUT_LINES_SQL
+            + ";"
+            + MERGE_LINES_SQL
             + "; ANALYZE",
             {
                 "users": USERS,
@@ -103,6 +131,7 @@ def seed(connection, products: list[str], token: str) -> None:
                 "token": token,
                 "fresh": FRESH_USERS,
                 "checkout": CHECKOUT_USERS,
+                "merge": MERGE_USERS,
             },
         )
 
@@ -116,6 +145,8 @@ def before_warmup(
         fresh_carts(connection, remove=True)
     elif workload == "checkout":
         checkout_carts(connection, products, restore=True)
+    elif workload == "merge":
+        merged_guests(connection, products, restore=True)
 
 
 def before_measuring(workload: str, connection, products: list[str]) -> None:
@@ -129,6 +160,9 @@ def before_measuring(workload: str, connection, products: list[str]) -> None:
     elif workload == "checkout":
         settle(connection)
         checkout_carts(connection, products, restore=True)
+    elif workload == "merge":
+        settle(connection)
+        merged_guests(connection, products, restore=True)
 
 
 def after_measuring(workload: str, connection, result: dict, concurrency: int):
@@ -153,6 +187,15 @@ def after_measuring(workload: str, connection, result: dict, concurrency: int):
             <= completed
             <= result["checkouts"] + concurrency
             and left > 0,
+        }
+    if workload == "merge":
+        settle(connection)
+        merged = merged_guests(connection)
+        # Each merge answered moved one guest (plus at most one per
+        # connection in flight at wrk's deadline).
+        return {
+            "merged": merged,
+            "passed": result["requests"] <= merged <= result["requests"] + concurrency,
         }
     if workload != "hot":
         return None
@@ -224,6 +267,32 @@ def settle(connection, quiet: float = 1.0, longest: float = 20) -> None:
             elif time.monotonic() - quiet_since >= quiet:
                 return
             time.sleep(0.1)
+
+
+def merged_guests(connection, products=(), restore=False) -> int:
+    """How many merge guests are merged; with `restore`, none again, and the
+    pairs' lines as seeded."""
+    pairs = (
+        "SELECT id FROM carts_user"
+        " WHERE username LIKE 'mguest%%' OR username LIKE 'mtarget%%'"
+    )
+    with connection.cursor() as cursor:
+        if restore:
+            cursor.execute(
+                f"DELETE FROM carts_cartitem WHERE user_id IN ({pairs});"
+                " UPDATE carts_cart SET merged_at = NULL, merged_into_id = NULL"
+                f" WHERE user_id IN ({pairs}) AND merged_at IS NOT NULL;"
+                " UPDATE carts_user SET is_active = true"
+                " WHERE username LIKE 'mguest%%' AND NOT is_active;" + MERGE_LINES_SQL,
+                {"products": list(products)},
+            )
+            cursor.execute("VACUUM ANALYZE carts_cart, carts_cartitem")
+            return 0
+        cursor.execute(
+            "SELECT count(*) FROM carts_cart k JOIN carts_user u ON u.id = k.user_id"
+            " WHERE u.username LIKE 'mguest%%' AND k.merged_at IS NOT NULL"
+        )
+        return cursor.fetchone()[0]
 
 
 def checkout_carts(connection, products=(), restore=False) -> tuple[int, int]:

@@ -1,12 +1,13 @@
 -- Shared by the workload scripts; bench/measurement.py passes the
 -- arguments:
 --   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER ETAGS
---     FRESH_USERS THREADS CHECKOUT_USERS
+--     FRESH_USERS THREADS CHECKOUT_USERS MERGE_USERS
 -- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids;
 -- ETAGS: the file of polled carts' ETags, for get-304; FRESH_USERS: how many
 -- users fresh000001.. without a cart exist, and THREADS wrk's --threads, for
 -- first-add; CHECKOUT_USERS: how many users checkout000001.. with lines exist,
--- for checkout).
+-- for checkout; MERGE_USERS: how many guest and shopper pairs exist, for
+-- merge).
 -- done() prints one line "BENCH {json}" for bench/measurement.py to read.
 
 local threads = {}
