@@ -1,0 +1,197 @@
+"""Webhooks (API.md, "Webhooks"): cart events POSTed to the endpoints by
+`manage.py deliver_events`, a real process, to real receivers on 127.0.0.1
+that verify every signature with the Standard Webhooks library: at least
+once, in order per cart, across a receiver's outage and a SIGKILL of the
+deliverer, once per endpoint with two deliverers, and a dead endpoint delays
+no other one."""
+
+import time
+
+from carts.events.feed import event_json
+from carts.models import (
+    CartEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_webhook_secret,
+)
+
+from .webhook_receiver import (
+    Receiver,
+    deliverer,
+    endpoint_for,
+    event_body,
+    in_order_per_cart,
+    write_events,
+)
+
+
+def test_every_event_arrives_once_signed_as_the_feed_shows_it(
+    transactional_db, tmp_path
+):
+    endpoint, receiver = endpoint_for()
+    assert endpoint.secret.startswith("whsec_")
+    with (
+        deliverer(tmp_path) as process,
+        receiver,
+        Receiver(new_webhook_secret()) as other_secret,
+    ):
+        wrong = WebhookEndpoint.objects.create(url=other_secret.url)
+        ids = write_events(carts=3, per_cart=4)
+        receiver.wait_for(lambda r: len(r.received) == len(ids), timeout=20)
+        other_secret.wait_for(lambda r: len(r.refused_signatures) >= 3, timeout=20)
+        time.sleep(0.5)  # anything sent twice would have arrived
+
+        assert receiver.refused_signatures == []
+        assert sorted(map(int, receiver.ids())) == ids
+        for received in receiver.received:
+            event = CartEvent.objects.get(pk=received.webhook_id)
+            assert received.event == event_json(event)
+        in_order_per_cart(receiver, carts=3, per_cart=4)
+        # The receiver's 2xx is recorded, with its first bytes.
+        delivered = WebhookDelivery.objects.filter(endpoint=endpoint)
+        assert {(d.state, d.attempts) for d in delivered} == {("delivered", 1)}
+        attempts = WebhookAttempt.objects.filter(delivery__endpoint=endpoint)
+        assert {(a.status_code, a.response) for a in attempts} == {(200, "ok")}
+        # A receiver with another secret refuses them all: a 400, retried.
+        assert other_secret.received == []
+        refused = WebhookAttempt.objects.filter(delivery__endpoint=wrong)
+        assert {a.status_code for a in refused} == {400}
+
+        metrics = process.metrics()
+        label = f'{{endpoint="{endpoint.pk}"}}'
+        assert metrics[f"cart_webhook_delivered_total{label}"] == len(ids)
+        assert f"cart_webhook_failed_attempts_total{label}" not in metrics
+        assert (
+            metrics[f'cart_webhook_failed_attempts_total{{endpoint="{wrong.pk}"}}'] >= 3
+        )
+        process.wait_until(
+            lambda: (
+                process.metrics()[f"cart_webhook_oldest_undelivered_seconds{label}"]
+                == 0
+            )
+        )
+        assert (
+            process.metrics()[
+                f'cart_webhook_oldest_undelivered_seconds{{endpoint="{wrong.pk}"}}'
+            ]
+            > 0
+        )
+
+
+def test_a_receiver_down_for_30_s_gets_everything_after_in_order(
+    transactional_db, tmp_path
+):
+    _, receiver = endpoint_for()
+    with deliverer(tmp_path), receiver:
+        before = write_events(carts=4, per_cart=2)
+        receiver.wait_for(lambda r: len(r.received) == len(before), timeout=20)
+
+        receiver.stop()
+        during = write_events(carts=4, per_cart=5, first_version=3)
+        time.sleep(30)
+        refused = WebhookAttempt.objects.filter(error__contains="Refused")
+        # Each cart's next event waited for its first: only 4 were tried.
+        assert {a.delivery.event_id for a in refused} == set(during[:4])
+        receiver.start()
+
+        receiver.wait_for(
+            lambda r: len(r.received) == len(before) + len(during), timeout=20
+        )
+        in_order_per_cart(receiver, carts=4, per_cart=7)
+        assert receiver.refused_signatures == []
+
+
+def test_a_deliverer_killed_mid_batch_loses_nothing(transactional_db, tmp_path):
+    _, receiver = endpoint_for()
+    with receiver:
+        ids = write_events(carts=8, per_cart=5)
+        receiver.hold()  # the first batch stays in flight
+        with deliverer(tmp_path, CART_WEBHOOK_CONCURRENCY="4") as process:
+            receiver.wait_for(lambda r: len(r.received) == 4, timeout=20)
+            process.kill()
+        in_flight = set(receiver.ids())
+        receiver.release()
+        with deliverer(tmp_path):
+            receiver.wait_for(lambda r: set(r.ids()) == {str(i) for i in ids}, 30)
+            time.sleep(0.5)
+
+        counts = receiver.counts()
+        # Sent again after their claim lapsed, with the same webhook-id and body.
+        assert {webhook_id for webhook_id, n in counts.items() if n > 1} == in_flight
+        assert all(n <= 2 for n in counts.values())
+        bodies = {}
+        for received in receiver.received:
+            body = bodies.setdefault(received.webhook_id, event_body(received))
+            assert event_body(received) == body
+        in_order_per_cart(receiver, carts=8, per_cart=5, repeats=True)
+
+
+def test_two_deliverers_send_each_of_1000_events_once_to_each_endpoint(
+    transactional_db, tmp_path
+):
+    secrets = [new_webhook_secret(), new_webhook_secret()]
+    with Receiver(secrets[0]) as first, Receiver(secrets[1]) as second:
+        for secret, receiver in zip(secrets, (first, second), strict=True):
+            WebhookEndpoint.objects.create(url=receiver.url, secret=secret)
+        ids = write_events(carts=50, per_cart=20)
+        # Answers slower than CART_WEBHOOK_TIMEOUT are sent again (at least
+        # once): a timeout for a loaded test machine, not for the receiver.
+        slow_ok = {"CART_WEBHOOK_TIMEOUT": "10s"}
+        with (
+            deliverer(tmp_path, **slow_ok) as one,
+            deliverer(tmp_path, **slow_ok) as other,
+        ):
+            for receiver in (first, second):
+                receiver.wait_for(lambda r: len(r.received) >= 1000, timeout=120)
+            time.sleep(1)  # anything sent twice would have arrived
+            sent = [p.metrics() for p in (one, other)]
+
+        for receiver in (first, second):
+            assert receiver.refused_signatures == []
+            assert len(receiver.received) == 1000
+            assert set(receiver.counts()) == {str(pk) for pk in ids}
+            in_order_per_cart(receiver, carts=50, per_cart=20)
+        assert not WebhookAttempt.objects.exclude(status_code=200).exists()
+        # Both processes did part of the work.
+        for metrics in sent:
+            assert (
+                sum(
+                    value
+                    for name, value in metrics.items()
+                    if name.startswith("cart_webhook_delivered_total")
+                )
+                > 0
+            )
+
+
+def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, tmp_path):
+    secret = new_webhook_secret()
+    with (
+        # Outermost: its stop waits for nothing once the receivers are gone.
+        deliverer(tmp_path, CART_WEBHOOK_TIMEOUT="10s") as process,
+        Receiver(secret, answer=None) as silent,
+        Receiver(secret, answer=500) as failing,
+        Receiver(secret) as healthy,
+    ):
+        endpoints = {
+            receiver: WebhookEndpoint.objects.create(url=receiver.url, secret=secret)
+            for receiver in (silent, failing, healthy)
+        }
+        ids = write_events(carts=20, per_cart=5)
+
+        healthy.wait_for(lambda r: len(r.received) == len(ids), timeout=9)
+        # All delivered while the silent endpoint's first POSTs still wait
+        # for an answer (10 s) and the failing one's are retried.
+        silent.wait_for(lambda r: len(r.received) == 8, timeout=1)  # concurrency
+        assert not WebhookAttempt.objects.filter(
+            delivery__endpoint=endpoints[silent]
+        ).exists()
+        assert WebhookAttempt.objects.filter(
+            delivery__endpoint=endpoints[failing], status_code=500
+        ).exists()
+        in_order_per_cart(healthy, carts=20, per_cart=5)
+        gauge = 'cart_webhook_oldest_undelivered_seconds{endpoint="%s"}'
+        process.wait_until(
+            lambda: process.metrics()[gauge % endpoints[silent].pk] > 0, timeout=1
+        )
