@@ -10,6 +10,7 @@ take row locks with SKIP LOCKED."""
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -47,32 +48,41 @@ class EndpointWorker(threading.Thread):
 
     def run(self) -> None:
         concurrency = settings.CART_WEBHOOK_CONCURRENCY
+        poll = settings.CART_WEBHOOK_POLL_INTERVAL
+        endpoint: WebhookEndpoint | None = None
+        looked_at = -poll
         with ThreadPoolExecutor(concurrency, thread_name_prefix=self.name) as posts:
             try:
                 while not self.stop.is_set():
                     try:
-                        if not self.round(posts, concurrency):
+                        # The endpoint's settings and new events, once per
+                        # poll interval: a busy round costs a claim and a
+                        # record.
+                        if endpoint is None or time.monotonic() - looked_at >= poll:
+                            endpoint = WebhookEndpoint.objects.filter(
+                                pk=self.endpoint_id, active=True
+                            ).first()
+                            if endpoint is None:
+                                return
+                            deliveries_fan_out(endpoint_id=self.endpoint_id)
+                            looked_at = time.monotonic()
+                        if not self.attempt(endpoint, posts, concurrency):
                             if self.until_idle:
                                 return
-                            self.stop.wait(settings.CART_WEBHOOK_POLL_INTERVAL)
+                            self.stop.wait(poll)
                     except DatabaseError:
                         logger.exception("endpoint %s: database error", self.label)
                         connection.close()
                         if self.until_idle:
                             raise
-                        self.stop.wait(settings.CART_WEBHOOK_POLL_INTERVAL)
+                        self.stop.wait(poll)
             finally:
                 connection.close()
 
-    def round(self, posts: ThreadPoolExecutor, concurrency: int) -> bool:
-        """Fan out, then one batch of attempts; whether there was work."""
-        endpoint = WebhookEndpoint.objects.filter(
-            pk=self.endpoint_id, active=True
-        ).first()
-        if endpoint is None:
-            self.stop.set()
-            return False
-        queued = deliveries_fan_out(endpoint_id=self.endpoint_id)
+    def attempt(
+        self, endpoint: WebhookEndpoint, posts: ThreadPoolExecutor, concurrency: int
+    ) -> bool:
+        """One batch of attempts; whether there was one."""
         claimed = deliveries_claim(endpoint_id=self.endpoint_id, limit=concurrency)
 
         def post(item: Claimed) -> Outcome:
@@ -102,7 +112,7 @@ class EndpointWorker(threading.Thread):
                 logger.warning(
                     "endpoint %s: event %s dead-lettered", self.label, item.event.id
                 )
-        return bool(queued or claimed)
+        return bool(claimed)
 
 
 def deliver(*, stop: threading.Event, until_idle: bool = False) -> None:
