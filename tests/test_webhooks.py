@@ -5,7 +5,12 @@ once, in order per cart, across a receiver's outage and a SIGKILL of the
 deliverer, once per endpoint with two deliverers, and a dead endpoint delays
 no other one."""
 
+import json
+import sys
 import time
+import urllib.request
+
+from django.db import connection
 
 from carts.events.feed import event_json
 from carts.models import (
@@ -15,15 +20,110 @@ from carts.models import (
     WebhookEndpoint,
     new_webhook_secret,
 )
+from devtools.liveservice import LiveProcess
 
-from .webhook_receiver import (
-    Receiver,
-    deliverer,
-    endpoint_for,
-    event_body,
-    in_order_per_cart,
-    write_events,
-)
+from .conftest import database_url_for_tests
+from .webhook_receiver import Received, Receiver
+
+
+class DeliverEvents(LiveProcess):
+    """`manage.py deliver_events` in a subprocess; ready when its metrics
+    port answers."""
+
+    name = "deliver_events"
+
+    def __init__(self, database_url, directory, *, env=None):
+        super().__init__(database_url, directory, env=env)
+        self.env["CART_WEBHOOK_METRICS_PORT"] = str(self.port)
+        self.log_path = directory / f"{self.name}-{self.port}.log"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "deliver_events"]
+
+    def ready(self) -> bool:
+        return bool(self.metrics())
+
+    def metrics(self) -> dict[str, float]:
+        """The samples of its /metrics: {'name{labels}': value}."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            text = answer.read().decode()
+        return {
+            name: float(value)
+            for name, _, value in (
+                line.rpartition(" ") for line in text.splitlines() if line[:1] != "#"
+            )
+            if name
+        }
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        self.started().kill()
+        self.started().wait(timeout=10)
+
+
+def event_body(received: Received) -> str:
+    return json.dumps(received.event, sort_keys=True)
+
+
+# Backoff and timeouts of seconds, not hours, for the tests.
+FAST = {
+    "CART_WEBHOOK_RETRY_BASE": "1s",
+    "CART_WEBHOOK_RETRY_MAX": "2s",
+    "CART_WEBHOOK_TIMEOUT": "1s",
+    "CART_WEBHOOK_POLL_INTERVAL": "0.2",
+}
+
+
+def write_events(carts: int, per_cart: int, *, first_version: int = 1) -> list[int]:
+    """`per_cart` events for each of `carts` carts, versions interleaved
+    across the carts as concurrent shoppers write them; their ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO carts_cartevent
+              (transaction_id, user_pk, username, type, cart_version, occurred_at,
+               data)
+            SELECT pg_current_xact_id()::text::bigint, cart, 'shopper-' || cart,
+              'cart.item_added', version, now(),
+              jsonb_build_object('product_id', 'P' || version)
+            FROM generate_series(%s, %s) version, generate_series(1, %s) cart
+            ORDER BY version, cart
+            RETURNING id
+            """,
+            [first_version, first_version + per_cart - 1, carts],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def deliverer(tmp_path, **env: str) -> DeliverEvents:
+    return DeliverEvents(database_url_for_tests(), tmp_path, env={**FAST, **env})
+
+
+def in_order_per_cart(
+    receiver: Receiver, carts: int, per_cart: int, *, repeats: bool = False
+) -> None:
+    """Each cart's events arrived in the order of its versions; `repeats`:
+    an event may arrive again right after itself (sent again after a crash)."""
+    expected = list(range(1, per_cart + 1))
+    by_cart = receiver.versions_by_cart()
+    if repeats:
+        by_cart = {
+            cart: [v for i, v in enumerate(versions) if i == 0 or versions[i - 1] != v]
+            for cart, versions in by_cart.items()
+        }
+    assert len(by_cart) == carts
+    assert all(versions == expected for versions in by_cart.values()), by_cart
+
+
+def endpoint_for(**receiver_options) -> tuple[WebhookEndpoint, Receiver]:
+    """An endpoint with the secret made by default, and its receiver (not
+    started yet)."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/")
+    receiver = Receiver(endpoint.secret, **receiver_options)
+    endpoint.url = receiver.url
+    endpoint.save()
+    return endpoint, receiver
 
 
 def test_every_event_arrives_once_signed_as_the_feed_shows_it(

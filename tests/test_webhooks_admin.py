@@ -9,7 +9,7 @@ from django.db import connection
 from carts.events.delivery import deliveries_fan_out
 from carts.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-from .webhook_receiver import deliverer, endpoint_for, write_events
+from .test_webhooks import deliverer, endpoint_for, write_events
 
 
 def wait_for_state(state: str, count: int, timeout: float = 20) -> None:

@@ -12,4 +12,5 @@ EVENT_TYPES = (
     "cart.checkout_released",
     "cart.expired",
     "cart.repriced",
+    "cart.edited",
 )
