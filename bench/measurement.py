@@ -19,7 +19,7 @@ from pathlib import Path
 
 import workloads
 from servers import BIN, OUT, ROOT, Server, children, proc_stat
-from workloads import ETAGS, FRESH_USERS, HOT_USER, USERS
+from workloads import CHECKOUT_USERS, ETAGS, FRESH_USERS, HOT_USER, USERS
 
 TICKS = os.sysconf("SC_CLK_TCK")
 WRK_THREADS = 2
@@ -111,6 +111,7 @@ class Load:
                 *("--script", f"bench/wrk/{workload}.lua", server.url, "--"),
                 *(self.token, str(USERS), ",".join(self.products), HOT_USER),
                 *(str(ETAGS), str(FRESH_USERS), str(WRK_THREADS)),
+                str(CHECKOUT_USERS),
             ]
         process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -146,10 +147,12 @@ def profile(server, workload, concurrency, args) -> subprocess.Popen:
 
 
 def run_cell(load, server, workload, concurrency, args, connection, postmaster):
-    """Warm up, then measure one window; the cell's figures."""
-    workloads.before_warmup(workload, server, load.token, connection)
+    """Warm up, then measure one window; the cell's figures. `connection` is
+    to the server's database."""
+    workloads.before_warmup(workload, server, load.token, connection, load.products)
     load.run(server, workload, concurrency, args.warmup)
-    workloads.before_measuring(workload, connection)
+    workloads.before_measuring(workload, connection, load.products)
+    load_average = os.getloadavg()[0]
     rss_before = rss_mib(server.workers())
     profiler = profile(server, workload, concurrency, args) if args.profile else None
     log_offset = server.log.stat().st_size
@@ -167,6 +170,7 @@ def run_cell(load, server, workload, concurrency, args, connection, postmaster):
         "server": server.name,
         "workload": workload,
         "concurrency": concurrency,
+        "load_average": load_average,
         "rps": result["requests"] / seconds,
         "p50_ms": result["p50_us"] / 1000,
         "p99_ms": result["p99_us"] / 1000,

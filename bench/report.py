@@ -1,9 +1,12 @@
 """RESULTS.md from a run's cells: the service against the floor, the gRPC
 server and the layered servers next to them, the first write to a new cart,
-CPU and memory, the hot line."""
+checkout, the service against a --baseline revision of itself, CPU and
+memory, the hot line."""
+
+from statistics import median
 
 from testbed import machine
-from workloads import FRESH_USERS, LAYERED_WORKLOAD, LAYERS
+from workloads import CHECKOUT_USERS, FRESH_USERS, LAYERED_WORKLOAD, LAYERS
 
 # Issue 14's targets: the service's share of the machine next to the floor's.
 MIN_THROUGHPUT_RATIO = 0.70
@@ -35,12 +38,14 @@ def meets(service: dict, floor: dict) -> str:
 
 def render(report: dict) -> str:
     cells = report["cells"]
+    args = report["args"]
+    # The tables but the baseline's and the CPU table show the first round.
     pairs: dict[tuple[str, int], dict[str, dict]] = {}
     for cell in cells:
-        pairs.setdefault((cell["workload"], cell["concurrency"]), {})[
-            cell["server"]
-        ] = cell
-    args = report["args"]
+        if cell.get("round", 0) == 0:
+            pairs.setdefault((cell["workload"], cell["concurrency"]), {})[
+                cell["server"]
+            ] = cell
     lines = [
         "# Benchmark results",
         "",
@@ -54,6 +59,22 @@ def render(report: dict) -> str:
         f"- Service: {report['service_config']}",
         f"- Floor: bench/floor.py under gunicorn `{report['floor_config']}`",
         *([f"- gRPC: {report['grpc_config']}"] if report.get("grpc_config") else []),
+        *(
+            [
+                f"- Baseline: the service at `{report['baseline']}`, its own"
+                " database in the same cluster, same configuration and load"
+            ]
+            if report.get("baseline")
+            else []
+        ),
+        *(
+            [
+                f"- Rounds: the whole matrix {args.repeats} times; the tables but"
+                " the baseline's and the CPU table show the first"
+            ]
+            if args.repeats > 1
+            else []
+        ),
         f"- Load: wrk, 2 threads, {args.warmup} s warm-up then {args.duration} s"
         " measured per cell; service and floor interleaved, alternating which"
         " goes first; 10,000 users with 3 lines each (and, for first-add,"
@@ -69,6 +90,8 @@ def render(report: dict) -> str:
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for (workload, concurrency), pair in pairs.items():
+        if "floor" not in pair:
+            continue  # a floorless workload: its own table below
         service, floor = pair["service"], pair["floor"]
         lines.append(
             f"| {workload} | {concurrency} | {service['rps']:.0f} | {floor['rps']:.0f}"
@@ -94,22 +117,26 @@ def render(report: dict) -> str:
         *grpc_table(pairs),
         *layers_table(pairs),
         *first_add_table(pairs),
+        *checkout_table(pairs),
+        *baseline_table(cells),
         "## CPU and memory during the measured window",
         "",
         "CPU seconds over the measured window, from /proc: the server (the"
         " gunicorn master and its workers, or the gRPC server), the PostgreSQL"
         " cluster, the load generator (wrk, or bench/grpc_load.py's processes),"
         " and everything else on the machine (other people's work: the noise)."
-        " ms/req is server + database CPU per request.",
+        " ms/req is server + database CPU per request. Load: the machine's"
+        " 1-minute load average just before the measured window.",
         "",
-        "| workload | conc. | side | server s | postgres s | load s | other s"
-        " | ms/req | worker RSS MiB before → after |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|",
+        "| workload | conc. | side | round | load | server s | postgres s | load s"
+        " | other s | ms/req | worker RSS MiB before → after |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for cell in cells:
         per_request = (cell["cpu_server"] + cell["cpu_database"]) / cell["requests"]
         lines.append(
             f"| {cell['workload']} | {cell['concurrency']} | {cell['server']}"
+            f" | {cell.get('round', 0) + 1} | {cell.get('load_average', 0):.1f}"
             f" | {cell['cpu_server']:.1f} | {cell['cpu_database']:.1f}"
             f" | {cell['cpu_wrk']:.1f} | {cell['cpu_other']:.1f}"
             f" | {per_request * 1000:.2f}"
@@ -255,6 +282,105 @@ def first_add_table(pairs: dict) -> list[str]:
             f" | {ratio:.2f}x"
             f" | {'yes' if first['first-add']['passed'] else '**no**'}"
             f" | {met if side == 'service' else '-'} |"
+        )
+    return [*lines, ""]
+
+
+def checkout_table(pairs: dict) -> list[str]:
+    """The checkout cells: the service's (and the baseline's if it has the
+    endpoints) with no floor; the reference is the same server's `add`."""
+    rows = [
+        (concurrency, side, cell, pairs.get(("add", concurrency), {}).get(side))
+        for (workload, concurrency), pair in pairs.items()
+        if workload == "checkout"
+        for side, cell in pair.items()
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## Checkout (hold + complete)",
+        "",
+        "Each checkout is two requests: `POST /cart/<id>/checkout` (the hold,"
+        " 201) then `POST /cart/<id>/checkout/<checkout_id>/complete` (200),"
+        f" each for another of {CHECKOUT_USERS:,} carts with 2 lines, restored"
+        " before the warm-up and before the measured window. req/s and the"
+        " latencies count requests (holds and completes alike); checkouts/s"
+        " counts completes answered 200. The floor has no checkout, so the"
+        " cell has no floor: its reference is the same server's `add` at the"
+        " same concurrency (a checkout's server CPU ÷ an add's).",
+        "",
+        "| conc. | side | req/s | checkouts/s | p50 / p99 ms"
+        " | server CPU ms per checkout | ÷ add's per request | errors"
+        " | completed in the database / carts left with lines | check |",
+        "|--:|---|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for concurrency, side, cell, add in rows:
+        check = cell["checkout"]
+        per_checkout = 1000 * cell["cpu_server"] / max(check["checkouts"], 1)
+        versus_add = f"{per_checkout / server_cpu_ms(add):.2f}x" if add else "-"
+        lines.append(
+            f"| {concurrency} | {side} | {cell['rps']:.0f}"
+            f" | {check['checkouts'] / cell['seconds']:.0f}"
+            f" | {cell['p50_ms']:.1f} / {cell['p99_ms']:.1f}"
+            f" | {per_checkout:.2f} | {versus_add} | {errors(cell)}"
+            f" | {check['completed']} / {check['left']}"
+            f" | {'passed' if check['passed'] else '**failed**'} |"
+        )
+    return [*lines, ""]
+
+
+def spread(values: list[float], form: str) -> str:
+    """The median, and the range when there is more than one value."""
+    middle = format(median(values), form)
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({format(min(values), form)} to {format(max(values), form)})"
+
+
+def baseline_table(cells: list[dict]) -> list[str]:
+    """The service ÷ the --baseline revision, per cell, over the rounds."""
+    rounds: dict[tuple[str, int], dict[int, dict[str, dict]]] = {}
+    for cell in cells:
+        if cell["server"] in ("service", "baseline"):
+            rounds.setdefault((cell["workload"], cell["concurrency"]), {}).setdefault(
+                cell.get("round", 0), {}
+            )[cell["server"]] = cell
+    rows = []
+    for (workload, concurrency), by_round in rounds.items():
+        both = [sides for sides in by_round.values() if len(sides) == 2]
+        if both:
+            rows.append((workload, concurrency, both))
+    if not rows:
+        return []
+    lines = [
+        "## The service against the baseline revision",
+        "",
+        "Ratios service ÷ baseline, each round's two windows measured back to"
+        " back: the median over the rounds, then (with more than one) the"
+        " lowest and highest. Throughput below 100% or server CPU above 1.00x"
+        " means the service is slower than the baseline. Load: the load"
+        " averages before the rounds' windows.",
+        "",
+        "| workload | conc. | rounds | req/s ÷ baseline | server CPU/req ÷ baseline"
+        " | p99 ÷ baseline | service req/s | baseline req/s | errors service"
+        " / baseline | load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for workload, concurrency, both in rows:
+        services = [sides["service"] for sides in both]
+        befores = [sides["baseline"] for sides in both]
+        pairs = list(zip(services, befores, strict=True))
+        loads = [cell.get("load_average", 0) for cell in services + befores]
+        throughput = spread([s["rps"] / b["rps"] for s, b in pairs], ".0%")
+        cpu = spread([server_cpu_ms(s) / server_cpu_ms(b) for s, b in pairs], ".2f")
+        p99 = spread([s["p99_ms"] / b["p99_ms"] for s, b in pairs], ".2f")
+        lines.append(
+            f"| {workload} | {concurrency} | {len(both)} | {throughput} | {cpu}x"
+            f" | {p99}x | {spread([s['rps'] for s in services], '.0f')}"
+            f" | {spread([b['rps'] for b in befores], '.0f')}"
+            f" | {sum(int(errors(s)) for s in services)}"
+            f" / {sum(int(errors(b)) for b in befores)}"
+            f" | {min(loads):.1f} to {max(loads):.1f} |"
         )
     return [*lines, ""]
 

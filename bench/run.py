@@ -7,8 +7,8 @@ The parts, each a module of this folder (imported by name: Python puts the
 folder of the script it runs first on the path): workloads.py (the seeded
 users and what each workload needs around its runs), servers.py (starting
 the servers, readiness), measurement.py (one cell: the load, CPU, memory,
-refusals), testbed.py (machine, versions, configurations) and report.py
-(RESULTS.md).
+refusals), baseline.py (the --baseline revision's files and database),
+testbed.py (machine, versions, configurations) and report.py (RESULTS.md).
 """
 
 import argparse
@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg2
+import baseline
 import testbed
 from measurement import Load, ensure_wrk, rss_mib, run_cell
 from report import render
@@ -38,6 +38,7 @@ from servers import (
 )
 from workloads import (
     CATALOG,
+    FLOORLESS,
     GRPC_WORKLOADS,
     HOT_USER,
     LAYERED_WORKLOAD,
@@ -45,6 +46,7 @@ from workloads import (
     MAX_QUANTITY,
     WORKLOADS,
     seed,
+    serves_checkout,
 )
 
 CONCURRENCY = [16, 64]
@@ -93,6 +95,17 @@ def parse_args() -> argparse.Namespace:
         default=True,
         help="get also against the service with less of its work (bench/layers.py)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the service as it was at git revision REV (bench/README.md)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run the whole matrix this many times, interleaved",
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args()
 
@@ -116,11 +129,8 @@ def main() -> None:
         "GUNICORN_ACCESS_LOG": "0",
     }
     env.update(item.split("=", 1) for item in args.service_env)
-    manage(env, "migrate", "--noinput", "-v", "0")
-    manage(env, "loaddata", "catalog", "-v", "0")
-    connection = psycopg2.connect(os.environ["DATABASE_URL"])
-    connection.autocommit = True
-    token = seed(connection, products)
+    token = secrets.token_hex(20)
+    connection = prepare_database(env, products, token, ROOT)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         row = cursor.fetchone()
@@ -152,6 +162,24 @@ def main() -> None:
             serve("floor", floor_command, gunicorn_bind, env, ready)
         )
         every_server = [service, floor]
+        # Each server's database, for the workloads' own preparations and checks.
+        databases = {"service": connection, "floor": connection}
+        before = None
+        if args.baseline:
+            tree = stack.enter_context(baseline.source_tree(args.baseline))
+            before_env = {
+                **env,
+                "DATABASE_URL": baseline.create_database(
+                    connection, os.environ["DATABASE_URL"]
+                ),
+            }
+            databases["baseline"] = prepare_database(before_env, products, token, tree)
+            before = stack.enter_context(
+                serve(
+                    "baseline", service_command, gunicorn_bind, before_env, ready, tree
+                )
+            )
+            every_server.append(before)
         if with_grpc:
             grpc_server = stack.enter_context(
                 serve("grpc", grpc_command, grpcserve_bind, env, grpc_ready)
@@ -166,29 +194,39 @@ def main() -> None:
             every_server += layer_servers
         for server in every_server:
             server.rss_first = rss_mib(server.workers())
-        # Interleaved, and the order rotates from cell to cell, so that a
-        # burst of outside load does not always hit the same side.
-        for number, (workload, concurrency) in enumerate(
+        before_checkout = before is not None and serves_checkout(before, token)
+        matrix = [
             (workload, concurrency) for workload in workloads for concurrency in levels
+        ]
+        # Interleaved, and the order rotates from cell to cell and from round
+        # to round, so that a burst of outside load does not always hit the
+        # same side.
+        for number, (round_number, (workload, concurrency)) in enumerate(
+            (round_number, cell)
+            for round_number in range(args.repeats)
+            for cell in matrix
         ):
-            sides = [service, floor]
+            sides = [service]
+            if workload not in FLOORLESS:
+                sides.append(floor)
+            if before and (workload != "checkout" or before_checkout):
+                sides.append(before)
             if with_grpc and workload in GRPC_WORKLOADS:
                 sides.append(grpc_server)
             if workload == LAYERED_WORKLOAD:
                 sides += layer_servers
             shift = number % len(sides)
             for server in sides[shift:] + sides[:shift]:
-                cells.append(
-                    run_cell(
-                        load,
-                        server,
-                        workload,
-                        concurrency,
-                        args,
-                        connection,
-                        postmaster,
-                    )
+                cell = run_cell(
+                    load,
+                    server,
+                    workload,
+                    concurrency,
+                    args,
+                    databases.get(server.name, connection),
+                    postmaster,
                 )
+                cells.append({**cell, "round": round_number})
         rss = {
             server.name: (server.rss_first, rss_mib(server.workers()))
             for server in every_server
@@ -204,10 +242,22 @@ def main() -> None:
         "grpc_config": testbed.grpc_config(args) if with_grpc else None,
         "floor_config": " ".join(floor_command[3:]),
         "args": args,
+        "baseline": baseline.describe(args.baseline) if args.baseline else None,
     }
     (OUT / "results.json").write_text(json.dumps(report, default=str, indent=1))
     Path(args.output).write_text(render(report))
     print(f"bench: wrote {args.output}", file=sys.stderr)
+
+
+def prepare_database(env: dict, products: list[str], token: str, project: Path):
+    """The database of env's DATABASE_URL migrated by `project`'s code (ours
+    or a --baseline revision's), with the catalog and the seeded users; an
+    autocommit connection to it."""
+    manage(env, "migrate", "--noinput", "-v", "0", cwd=project)
+    manage(env, "loaddata", "catalog", "-v", "0", cwd=project)
+    connection = baseline.connect(env["DATABASE_URL"])
+    seed(connection, products, token)
+    return connection
 
 
 if __name__ == "__main__":

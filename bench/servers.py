@@ -62,8 +62,9 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def manage(env: dict, *args: str) -> None:
-    subprocess.run([BIN / "python", "manage.py", *args], cwd=ROOT, env=env, check=True)
+def manage(env: dict, *args: str, cwd: Path = ROOT) -> None:
+    """manage.py of the project in `cwd` (a --baseline revision's, or ours)."""
+    subprocess.run([BIN / "python", "manage.py", *args], cwd=cwd, env=env, check=True)
 
 
 def free_port() -> int:
@@ -81,14 +82,14 @@ def grpcserve_bind(port: int) -> list[str]:
 
 
 @contextmanager
-def serve(name: str, command: list[str], bind, env: dict, ready):
-    """Run `command` plus `bind(port)` until the end; `ready(server)` says
-    when it serves."""
+def serve(name: str, command: list[str], bind, env: dict, ready, cwd: Path = ROOT):
+    """Run `command` plus `bind(port)` in `cwd` until the end; `ready(server)`
+    says when it serves."""
     port = free_port()
     log = (OUT / f"{name}.log").open("w")
     process = subprocess.Popen(
         [*command, *bind(port)],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

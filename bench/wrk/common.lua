@@ -1,11 +1,12 @@
 -- Shared by the workload scripts; bench/measurement.py passes the
 -- arguments:
 --   wrk -s bench/wrk/WORKLOAD.lua URL -- TOKEN USERS PRODUCTS HOT_USER ETAGS
---     FRESH_USERS THREADS
+--     FRESH_USERS THREADS CHECKOUT_USERS
 -- (USERS: how many users user00001.. exist; PRODUCTS: comma-separated ids;
 -- ETAGS: the file of polled carts' ETags, for get-304; FRESH_USERS: how many
 -- users fresh000001.. without a cart exist, and THREADS wrk's --threads, for
--- first-add).
+-- first-add; CHECKOUT_USERS: how many users checkout000001.. with lines exist,
+-- for checkout).
 -- done() prints one line "BENCH {json}" for bench/measurement.py to read.
 
 local threads = {}
@@ -29,6 +30,7 @@ function init(args)
   run_id = os.time()
   math.randomseed(run_id * 100 + thread_number)
   quantities = {}
+  checkouts = 0
 end
 
 function random_user()
@@ -50,8 +52,9 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
-  local seen, ok, distinct, largest = {}, 0, 0, 0
+  local seen, ok, distinct, largest, checkouts = {}, 0, 0, 0, 0
   for _, thread in ipairs(threads) do
+    checkouts = checkouts + (thread:get("checkouts") or 0)
     for _, quantity in ipairs(thread:get("quantities") or {}) do
       ok = ok + 1
       if not seen[quantity] then
@@ -64,8 +67,8 @@ function done(summary, latency, requests)
     'BENCH {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, '
       .. '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, '
       .. '"p99_us": %d, "max_us": %d, "hot_ok": %d, "hot_distinct": %d, '
-      .. '"hot_largest": %d}\n',
+      .. '"hot_largest": %d, "checkouts": %d}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
     e.timeout, latency:percentile(50), latency:percentile(99), latency.max,
-    ok, distinct, largest))
+    ok, distinct, largest, checkouts))
 end
