@@ -28,11 +28,17 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, once: bool, **options: Any) -> None:
         stop = threading.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-        if settings.CART_WEBHOOK_METRICS_PORT:
-            start_http_server(
-                settings.CART_WEBHOOK_METRICS_PORT,
-                addr=settings.CART_WEBHOOK_METRICS_BIND,
-            )
-        deliver(stop=stop, until_idle=once)
+        previous = {
+            signum: signal.signal(signum, lambda *_: stop.set())
+            for signum in (signal.SIGTERM, signal.SIGINT)
+        }
+        try:
+            if settings.CART_WEBHOOK_METRICS_PORT:
+                start_http_server(
+                    settings.CART_WEBHOOK_METRICS_PORT,
+                    addr=settings.CART_WEBHOOK_METRICS_BIND,
+                )
+            deliver(stop=stop, until_idle=once)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
