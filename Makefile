@@ -50,11 +50,14 @@ kubernetes: $(INSTALLED)
 hooks: $(INSTALLED)
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-## screenshot: retake docs/admin-cart.png with the admin's browser test
+## screenshot: retake docs/admin-cart.png and docs/storefront.png with the
+## admin's and the storefront's browser tests
 screenshot: $(INSTALLED)
 	scripts/ensure-browser
-	ADMIN_SCREENSHOT=$(CURDIR)/docs/admin-cart.png $(TEST_ENV) scripts/with-postgres \
-	  $(BIN)/pytest tests/test_admin_browser.py
+	ADMIN_SCREENSHOT=$(CURDIR)/docs/admin-cart.png \
+	STOREFRONT_SCREENSHOT=$(CURDIR)/docs/storefront.png \
+	  $(TEST_ENV) scripts/with-postgres \
+	  $(BIN)/pytest tests/test_admin_browser.py tests/test_storefront_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache staticfiles

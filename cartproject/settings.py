@@ -8,6 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
@@ -81,12 +82,17 @@ INSTALLED_APPS = [
     # Swagger UI's assets, served by WhiteNoise: the docs work offline.
     "drf_spectacular_sidecar",
     "drf_standardized_errors",
+    # CORS for pages on other origins (settings below, under "Browser clients").
+    "corsheaders",
     "carts",
 ]
 
 MIDDLEWARE = [
     # First: every answer carries the request id and is counted.
     "carts.api.observability.ObservabilityMiddleware",
+    # Next: every answer below it, refusals (413, 429, 503) included, carries
+    # the CORS headers a page on another origin needs to read it.
+    "corsheaders.middleware.CorsMiddleware",
     # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -319,6 +325,14 @@ CART_IDEMPOTENCY_TTL = env_duration("CART_IDEMPOTENCY_TTL", "24h")
 # completed checkout's order snapshot is kept (purge_carts).
 CART_CHECKOUT_TTL = env_duration("CART_CHECKOUT_TTL", "15m")
 CART_COMPLETED_CHECKOUT_TTL = env_duration("CART_COMPLETED_CHECKOUT_TTL", "30d")
+# Cart events (the outbox, API.md "Events") are kept this long, delivered or
+# not; purge_carts deletes older ones.
+CART_EVENT_TTL = env_duration("CART_EVENT_TTL", "7d")
+# Where the event feed's long polls LISTEN (carts.events.feed), when the
+# service's database sits behind a transaction pooler (where a LISTEN would
+# belong to a borrowed server connection): a direct URL. Without one there,
+# long polls re-read the feed once a second.
+CART_EVENTS_LISTEN_URL = os.environ.get("CART_EVENTS_LISTEN_URL") or None
 
 # ---------------------------------------------------------------------------
 # Webhooks: cart events POSTed to the admin's endpoints (manage.py deliver_events)
@@ -385,6 +399,49 @@ LOGGING = {
     # SQL parameters include token keys: never log statements, even at DEBUG.
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# ---------------------------------------------------------------------------
+# Browser clients on other origins: CORS (docs/API.md, "Browser clients")
+# ---------------------------------------------------------------------------
+# The origins whose pages may call the API, "https://shop.example.com,...";
+# none by default. "*" (any origin) only in development.
+_CORS_ORIGINS = env_list("CART_CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_ALL_ORIGINS = _CORS_ORIGINS == ["*"]
+CORS_ALLOWED_ORIGINS = [] if CORS_ALLOW_ALL_ORIGINS else _CORS_ORIGINS
+for _origin in CORS_ALLOWED_ORIGINS:
+    # A path, a trailing slash or a missing scheme would match no browser's
+    # Origin header: say so at start, not as a page's unexplained failure.
+    _parts = urlsplit(_origin)
+    if _parts.scheme not in {"http", "https"} or _origin != (
+        f"{_parts.scheme}://{_parts.netloc}"
+    ):
+        raise ImproperlyConfigured(
+            "CART_CORS_ALLOWED_ORIGINS takes origins, scheme://host[:port] with "
+            f"nothing after, comma-separated, or '*' alone: {_origin!r}"
+        )
+if CORS_ALLOW_ALL_ORIGINS and not DEBUG:
+    raise ImproperlyConfigured(
+        "CART_CORS_ALLOWED_ORIGINS='*' lets any site's pages call the API: "
+        "list the shop's origins instead (allowed with DJANGO_DEBUG on only)."
+    )
+# Never cookies across origins: a page authenticates with its token in
+# Authorization, which it sends itself. So no other site's page can act with
+# an operator's admin session, wildcard or not.
+CORS_ALLOW_CREDENTIALS = False
+# The methods and request headers the contract uses, nothing more.
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "POST", "PUT"]
+CORS_ALLOW_HEADERS = [
+    *("accept", "authorization", "content-type", "idempotency-key"),
+    *("if-match", "if-none-match", "x-request-id"),
+]
+# The response headers the contract defines, readable by the page's script
+# (Content-Type and Content-Length are readable anyway).
+CORS_EXPOSE_HEADERS = [
+    *("ETag", "Idempotent-Replayed", "Retry-After", "WWW-Authenticate"),
+    "X-Request-ID",
+]
+# Seconds a browser may reuse a preflight's answer: Chromium's own cap.
+CORS_PREFLIGHT_MAX_AGE = 7200
 
 # ---------------------------------------------------------------------------
 # Reliability and security: body size, rate limits, TLS behind a proxy

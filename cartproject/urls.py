@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -13,6 +14,13 @@ urlpatterns = [
     # A newcomer's first request: the API's documentation.
     path("", RedirectView.as_view(pattern_name="docs"), name="index"),
     path("admin/", admin.site.urls),
+    # The reference storefront, a static page (docs/storefront.md); its query
+    # (?api=...) goes along.
+    *optional_slash(
+        "storefront",
+        RedirectView.as_view(url=static("storefront/index.html"), query_string=True),
+        "storefront",
+    ),
     *optional_slash("api/schema", SpectacularAPIView.as_view(), "schema"),
     *optional_slash(
         "api/docs", SpectacularSwaggerView.as_view(url_name="schema"), "docs"

@@ -54,6 +54,10 @@ from .models import (
 
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
+# What an operator's edit of a cart's lines records (API.md, "Events").
+EDITED = "cart.edited"
+_BY_ADMIN = {"source": "admin"}
+
 
 def lines_figure(owner: str, figure: Aggregate) -> Subquery:
     """`figure` (an aggregate) over the cart lines of each row, where `owner`
@@ -268,7 +272,7 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
             super().save_formset(request, form, formset, change)
             return
         # CartItemFormSet refused a held cart's changes, its lock held since.
-        with cart_change(user_pks=[form.instance.pk]):
+        with cart_change(user_pks=[form.instance.pk], event=EDITED, data=_BY_ADMIN):
             super().save_formset(request, form, formset, change)
 
     @admin.display(description="merged into", ordering="merged_into_username")
@@ -308,11 +312,14 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
         moved_from = form.initial.get("user")
         carts = [obj.user_id, *([moved_from] if moved_from else [])]
         # CartItemForm refused a held cart's changes, its lock held since.
-        with cart_change(user_pks=carts):
+        with cart_change(user_pks=carts, event=EDITED, data=_BY_ADMIN):
             super().save_model(request, obj, form, change)
 
     def delete_model(self, request: HttpRequest, obj: CartItem) -> None:
-        with unless_held(self, request), cart_change(user_pks=[obj.user_id]):
+        with (
+            unless_held(self, request),
+            cart_change(user_pks=[obj.user_id], event=EDITED, data=_BY_ADMIN),
+        ):
             super().delete_model(request, obj)
 
     def delete_queryset(
@@ -321,7 +328,10 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
         # Outside the admin's page transaction (an action): the aggregate's
         # own transaction holds the deletes and their record together.
         owners = queryset.values_list("user_id", flat=True)
-        with unless_held(self, request), cart_change(user_pks=owners):
+        with (
+            unless_held(self, request),
+            cart_change(user_pks=owners, event=EDITED, data=_BY_ADMIN),
+        ):
             super().delete_queryset(request, queryset)
 
 

@@ -229,7 +229,7 @@ class Checkout(models.Model):
 class CartEvent(models.Model):
     """The outbox: one row per change of a cart, written in the change's
     transaction by the one statement that records every change
-    (carts/cart/sql.py, RECORD_CHANGE), so a rolled-back change has no event
+    (carts/cart/sql.py, append_event), so a rolled-back change has no event
     and a committed one always has one. Read by the feed (carts.events) and
     delivered to webhooks; kept CART_EVENT_TTL, then purge_carts removes it.
 
@@ -256,6 +256,8 @@ class CartEvent(models.Model):
             # purge_carts deletes events by age.
             models.Index(fields=["occurred_at"], name="cart_event_occurred_at"),
         ]
+        # Who may follow the feed besides the API's staff (carts.auth.powers).
+        permissions = [("read_cart_events", "Can follow the cart event feed (API)")]
 
     def __str__(self) -> str:
         return f"event {self.id}: {self.type} of {self.username} v{self.cart_version}"
@@ -299,9 +301,9 @@ class WebhookDelivery(models.Model):
     """One event for one endpoint: pending until a 2xx answer (delivered),
     or until CART_WEBHOOK_RETRY_FOR has passed since `queued_at` (dead).
 
-    The foreign keys cascade in the database itself (migration 0012), so
-    that a delete of events by SQL (purge_carts) takes their deliveries and
-    attempts along."""
+    The foreign keys cascade in the database itself (migration 0014), not
+    in Django: a delete of events (purge_carts, by the thousand) is one
+    DELETE, and its deliveries and their attempts go with it."""
 
     class State(models.TextChoices):
         PENDING = "pending"
@@ -310,13 +312,16 @@ class WebhookDelivery(models.Model):
 
     endpoint = models.ForeignKey(
         WebhookEndpoint,
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
         related_name="deliveries",
         db_constraint=False,
         db_index=False,  # the unique constraint's index leads with it
     )
     event = models.ForeignKey(
-        CartEvent, on_delete=models.CASCADE, related_name="+", db_constraint=False
+        CartEvent,
+        on_delete=models.DO_NOTHING,  # the database cascades
+        related_name="+",
+        db_constraint=False,
     )
     # The event's cart (CartEvent.user_pk): its next event for this endpoint
     # waits until this one is delivered or dead.
@@ -367,7 +372,7 @@ class WebhookAttempt(models.Model):
 
     delivery = models.ForeignKey(
         WebhookDelivery,
-        on_delete=models.CASCADE,
+        on_delete=models.DO_NOTHING,
         related_name="attempt_records",
         db_constraint=False,
     )

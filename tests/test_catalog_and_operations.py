@@ -101,6 +101,7 @@ def test_openapi_schema_documents_every_endpoint(db):
         "/guests",
         "/products",
         "/products/{product_id}",
+        "/events",
         "/healthz",
         "/readyz",
     }

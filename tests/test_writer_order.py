@@ -8,15 +8,12 @@ holds), the test starts the other writer, waits until PostgreSQL shows that
 one waiting for a lock (or done), and only then lets the first go on.
 """
 
-import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg2
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -24,113 +21,18 @@ from carts.cart.owners import NewOwner, owner_cart_ensure
 from carts.demo import CANDLE_HOLDER, LOAFERS, MUG, SHAKERS, SUNGLASSES
 from carts.models import Cart, CartItem, User
 
-from .conftest import add, cart_lines, database_url_for_tests, error_codes, token_client
+from .conftest import (
+    WAIT,
+    add,
+    cart_lines,
+    database_url_for_tests,
+    error_codes,
+    token_client,
+    wait_until,
+    waiting_for_a_lock_or_done,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PAUSE_KEY = 727027  # the advisory lock a paused transaction waits for
-WAIT = 20  # seconds: how long a test waits for the state it expects
-
-
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.02)
-
-
-def lock_waiters() -> int:
-    """Backends waiting for a row or table lock (advisory locks left out)."""
-    watcher = psycopg2.connect(database_url_for_tests())
-    try:
-        with watcher.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE wait_event_type = 'Lock' AND wait_event <> 'advisory'"
-            )
-            (count,) = cursor.fetchone() or (0,)
-            return int(count)
-    finally:
-        watcher.close()
-
-
-def waiting_for_a_lock_or_done(future: Future) -> Callable[[], bool]:
-    return lambda: future.done() or lock_waiters() > 0
-
-
-class Pause:
-    """Transactions that `event` a row of `table` matching `when` (a trigger's
-    WHEN, OLD/NEW) stop right after that statement until `release()`; with
-    `when` None, any statement that `event`s the table, rows or none."""
-
-    def __init__(self, table: str, event: str, when: str | None) -> None:
-        level = "STATEMENT" if when is None else f"ROW WHEN ({when})"
-        self.holder = psycopg2.connect(database_url_for_tests())
-        self.holder.autocommit = True
-        with self.holder.cursor() as cursor:
-            cursor.execute(
-                "CREATE FUNCTION test_pause() RETURNS trigger LANGUAGE plpgsql AS $$"
-                f" BEGIN PERFORM pg_advisory_xact_lock_shared({PAUSE_KEY});"
-                " RETURN NULL; END $$"
-            )
-            cursor.execute(
-                f"CREATE TRIGGER test_pause AFTER {event} ON {table}"
-                f" FOR EACH {level} EXECUTE FUNCTION test_pause()"
-            )
-            cursor.execute("SELECT pg_advisory_lock(%s)", [PAUSE_KEY])
-
-    def paused(self) -> bool:
-        with self.holder.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                " AND objid = %s AND NOT granted",
-                [PAUSE_KEY],
-            )
-            (waiting,) = cursor.fetchone() or (0,)
-            return int(waiting) > 0
-
-    def release(self) -> None:
-        with self.holder.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock_all()")
-
-    def close(self) -> None:
-        self.release()
-        with self.holder.cursor() as cursor:
-            cursor.execute("DROP FUNCTION test_pause() CASCADE")
-        self.holder.close()
-
-
-@pytest.fixture
-def pause():
-    """pause(table, event, when) -> a Pause, removed after the test."""
-    made: list[Pause] = []
-
-    def make(table: str, event: str, when: str | None) -> Pause:
-        made.append(Pause(table, event, when))
-        return made[-1]
-
-    yield make
-    for each in made:
-        each.close()
-
-
-@pytest.fixture
-def in_thread():
-    """in_thread(call) -> a Future of call() run on a thread of its own,
-    with its own database connection."""
-    pool = ThreadPoolExecutor(max_workers=4)
-
-    def run(call: Callable[[], object]) -> Future:
-        def owned_connection() -> object:
-            try:
-                return call()
-            finally:
-                connection.close()
-
-        return pool.submit(owned_connection)
-
-    yield run
-    pool.shutdown(wait=True)
 
 
 def raw_version(user_id: str) -> int:

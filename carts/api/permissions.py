@@ -2,7 +2,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from ..auth.powers import may_act_on_any_cart
+from ..auth.powers import may_act_on_any_cart, may_read_events
 
 
 class IsCartOwnerOrStaff(BasePermission):
@@ -24,3 +24,12 @@ class IsStaff(BasePermission):
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         return may_act_on_any_cart(request.user)
+
+
+class MayReadEvents(BasePermission):
+    """The API's staff, or a user given carts.read_cart_events."""
+
+    message = "Only staff or an event reader may follow the event feed."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return may_read_events(request.user)

@@ -17,6 +17,7 @@ from ..domain.errors import (
     GuestNotFound,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
+    InvalidCursor,
     InvalidIdempotencyKey,
     InvalidUserId,
     ItemLimitExceeded,
@@ -52,6 +53,8 @@ from .serializers import (
     CheckoutCompleteOutput,
     CheckoutHoldOutput,
     CheckoutSnapshotOutput,
+    EventFeedQuery,
+    EventPageOutput,
     GuestOutput,
     ProductOutput,
 )
@@ -274,6 +277,29 @@ CHECKOUT_GET = extend_schema(
     },
     summary="A completed checkout's order snapshot (staff).",
 )
+
+EVENTS_LIST = extend_schema(
+    operation_id="events_list",
+    parameters=[EventFeedQuery],
+    responses={
+        200: EventPageOutput,
+        **error_responses("EventsList", InvalidCursor, ServiceUnavailable),
+    },
+    summary="The cart event feed, in a total order (staff or event readers).",
+)
+
+
+# Its query's own 400s, by parameter (a GET has no body for the library to
+# read them from).
+def events_list_validation(view: type) -> type:
+    for name, codes in [
+        ("after", ["blank", "max_length", "null_characters_not_allowed"]),
+        ("limit", ["invalid", "min_value", "max_value"]),
+        ("wait", ["invalid", "min_value", "max_value"]),
+    ]:
+        view = extend_validation_errors(codes, field_name=name, methods=["get"])(view)
+    return view
+
 
 HEALTHZ = extend_schema(operation_id="healthz", responses={200: dict})
 

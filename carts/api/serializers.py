@@ -8,13 +8,19 @@ from typing import Any
 from django.conf import settings
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from ..cart.checkout import CheckoutSnapshot
-from ..domain.cart import CENT, CartContents, Hold, Item
+from ..domain.cart import CENT, CartContents, Hold, Item, rfc3339
 from ..domain.rules import PRODUCT_ID_MAX_LENGTH, USERNAME_MAX_LENGTH
+from ..events import feed
+from ..events.feed import EventPage
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -84,6 +90,17 @@ class CartItemAddQuery(StrictInputSerializer):
         min_length=1, max_length=PRODUCT_ID_MAX_LENGTH, trim_whitespace=False
     )
     quantity = QueryIntegerField(min_value=1, default=1)
+
+
+@extend_schema_field({"type": "string", "pattern": feed.CURSOR_PATTERN})
+class CursorField(serializers.CharField):
+    """A feed cursor (a page's `next`); carts.events.feed reads it."""
+
+
+class EventFeedQuery(StrictInputSerializer):
+    after = CursorField(required=False, max_length=64)
+    limit = QueryIntegerField(min_value=1, max_value=feed.MAX_LIMIT, default=100)
+    wait = QueryIntegerField(min_value=0, max_value=feed.MAX_WAIT, default=0)
 
 
 class CartItemSetInput(StrictInputSerializer):
@@ -193,7 +210,7 @@ def _hold(hold: Hold | None) -> dict[str, Any] | None:
         return None
     return {
         "id": str(hold.id),
-        "expires_at": hold.expires_at.isoformat().replace("+00:00", "Z"),
+        "expires_at": rfc3339(hold.expires_at),
         "state": "held",
     }
 
@@ -258,7 +275,7 @@ class CheckoutSnapshotOutput(OutputSerializer):
     def render(cls, instance: CheckoutSnapshot) -> dict[str, Any]:
         return {
             "checkout_id": str(instance.checkout_id),
-            "completed_at": instance.completed_at.isoformat().replace("+00:00", "Z"),
+            "completed_at": rfc3339(instance.completed_at),
             "items": [
                 {
                     "product_id": item.product_id,
@@ -315,3 +332,31 @@ class ProductOutput(serializers.Serializer[Any]):
     name = serializers.CharField()
     price = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = CurrencyField()
+
+
+# An event's fields (`data` cannot be a serializer's attribute).
+EVENT_OUTPUT = inline_serializer(
+    "EventOutput",
+    {
+        "id": serializers.CharField(),
+        "type": serializers.CharField(),
+        "user_id": serializers.CharField(),
+        "cart_version": serializers.IntegerField(),
+        "occurred_at": serializers.DateTimeField(),
+        "data": serializers.DictField(),
+    },
+)
+
+
+class EventPageOutput(OutputSerializer):
+    """A page of the event feed and the cursor to follow it."""
+
+    events = serializers.ListField(child=EVENT_OUTPUT)
+    next = serializers.CharField()
+
+    @classmethod
+    def render(cls, instance: EventPage) -> dict[str, Any]:
+        return {
+            "events": [feed.event_json(event) for event in instance.events],
+            "next": instance.next,
+        }

@@ -62,6 +62,7 @@ urlpatterns = [
         "checkout-detail",
     ),
     *optional_slash("guests", views.GuestView.as_view(), "guests"),
+    *optional_slash("events", views.EventFeedView.as_view(), "events"),
     *optional_slash(
         "cart/<id:user_id>/items/<id:product_id>",
         views.CartItemView.as_view(),

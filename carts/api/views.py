@@ -17,11 +17,12 @@ from ..cart.owners import NewOwner, new_owner_for
 from ..domain.cart import CartContents
 from ..domain.errors import ProductNotFound
 from ..domain.rules import MergeMode
+from ..events import feed
 from . import schemas
 from .base import CartAPIView
 from .conditional import AnyVersion, cart_etag, if_match, if_none_match
 from .idempotency import respond_once
-from .permissions import IsCartOwnerOrStaff, IsStaff
+from .permissions import IsCartOwnerOrStaff, IsStaff, MayReadEvents
 from .serializers import (
     CartItemAddInput,
     CartItemAddQuery,
@@ -32,6 +33,8 @@ from .serializers import (
     CartOutput,
     CheckoutHoldOutput,
     CheckoutSnapshotOutput,
+    EventFeedQuery,
+    EventPageOutput,
     GuestOutput,
     ProductOutput,
 )
@@ -255,6 +258,18 @@ class CheckoutSnapshotView(CartAPIView):
                 checkout.checkout_snapshot(checkout_id=checkout_id)
             )
         )
+
+
+@schemas.events_list_validation
+class EventFeedView(CartAPIView):
+    """The cart event feed, in a total order, with long polling."""
+
+    permission_classes = [IsAuthenticated, MayReadEvents]
+
+    @schemas.EVENTS_LIST
+    def get(self, request: Request) -> Response:
+        query = validated(EventFeedQuery, request.query_params.dict())
+        return Response(EventPageOutput.render(feed.events_page(**query)))
 
 
 class GuestView(CartAPIView):

@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from ..models import User
 
 MANAGE_ANY_CART = "carts.manage_any_cart"
+READ_CART_EVENTS = "carts.read_cart_events"
 _APP_LABEL, _CODENAME = MANAGE_ANY_CART.split(".")
 
 # The same answer as a column of a query on carts_user `u`: token
@@ -55,3 +56,11 @@ def may_act_on_any_cart(user: Any) -> bool:
 def remember(user: User, may: bool) -> None:
     """Record the answer a query already gave for this request's user."""
     setattr(user, _KNOWN, may)
+
+
+def may_read_events(user: Any) -> bool:
+    """Whether `user` may follow the event feed: the API's staff, or a
+    service account given READ_CART_EVENTS alone."""
+    return may_act_on_any_cart(user) or bool(
+        user is not None and user.is_active and user.has_perm(READ_CART_EVENTS)
+    )

@@ -4,10 +4,12 @@
    touches the cart's items, and a change of several carts locks them in the
    order of their ids. So the writers of one cart run one after another (the
    item limit is exact) and no two writers wait for each other in a circle.
-2. Record every change, in its transaction: RECORD_CHANGE (carts/cart/sql.py)
-   gives the cart a new version (what its ETag names) and the time of its
-   last change (what expiry reads). Whatever else every change must record
-   belongs in that statement and in `carts_record_change`, which runs it.
+2. Record every change, in its transaction: sql.BUMP gives the cart a new
+   version (what its ETag names) and the time of its last change (what
+   expiry reads), sql.append_event writes its event to the outbox (what the
+   feed and webhooks read: carts.events). Whatever else every change must
+   record belongs beside them (sql.record_change and the one-round-trip
+   statements) and in `carts_record_change`, which runs them.
 3. A held cart does not change: while a checkout holds it (until the hold
    ends or expires), every change is refused with CartInCheckout. The
    one-round-trip statements say it in their WHERE (sql._NOT_HELD); every
@@ -21,7 +23,8 @@ other writer (merge, expiry, the admin's forms) calls `carts_lock` and
 the catalog trigger (migrations), locks and records the same way.
 """
 
-from collections.abc import Iterable, Iterator, Set
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -75,32 +78,49 @@ def carts_check_not_held(*, carts: dict[int, Cart]) -> None:
         raise CartInCheckout(user_id=held)
 
 
-def carts_record_change(*, user_pks: Iterable[int]) -> None:
-    """Record a change of these carts, which the caller has locked."""
+def carts_record_change(
+    *, user_pks: Iterable[int], event: str, data: Mapping[str, Any] | None = None
+) -> None:
+    """Record a change of these carts, which the caller has locked: each a
+    new version and an `event` (API.md, "Events") with `data`."""
     user_pks = sorted(set(user_pks))
     if not user_pks:
         return
     owners = {f"cart_{index}": user_pk for index, user_pk in enumerate(user_pks)}
     placeholders = ", ".join(f"%({name})s" for name in owners)
+    params = {
+        "now": sql_now(),
+        "event": event,
+        "data": json.dumps(data or {}),
+        **owners,
+    }
+    _run_record_change(f"IN ({placeholders})", params)
+
+
+def _run_record_change(owners: str, params: dict[str, Any]) -> None:
+    statements = sql.record_change(connection.vendor, owners)
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql.RECORD_CHANGE.format(owners=f"IN ({placeholders})"),
-            {"now": sql_now(), **owners},
-        )
+        if connection.vendor == "postgresql":
+            cursor.execute(";".join(statements), params)  # one round trip
+        else:
+            for statement in statements:
+                cursor.execute(statement, params)
 
 
 @contextmanager
-def cart_change(*, user_pks: Iterable[int]) -> Iterator[dict[int, Cart]]:
+def cart_change(
+    *, user_pks: Iterable[int], event: str, data: Mapping[str, Any] | None = None
+) -> Iterator[dict[int, Cart]]:
     """One change of these carts, by a writer outside the one-round-trip
     statements: in one transaction, the carts locked, then the caller's change
-    (the block), then the change recorded."""
+    (the block), then the change recorded as `event` with `data`."""
     user_pks = set(user_pks)
     with transaction.atomic():
         carts_ensure(user_pks=user_pks)
         carts = carts_lock(user_pks=user_pks)
         carts_check_not_held(carts=carts)
         yield carts
-        carts_record_change(user_pks=user_pks)
+        carts_record_change(user_pks=user_pks, event=event, data=data)
 
 
 class Change(NamedTuple):
@@ -115,18 +135,27 @@ class Change(NamedTuple):
         return self.row is not None
 
 
-def one_write(
-    sqlite_sql: str, postgresql_sql: str, *, if_match: Versions, **params: Any
-) -> Change:
+class Write(NamedTuple):
+    """One of carts/cart/sql.py's writes, for each database."""
+
+    sqlite_sql: str  # the change alone
+    postgresql_sql: str  # lock, change, record (its event included)
+    event: str  # the type of the event it records
+    # SQLite: the event's data from the statement's parameters and the
+    # change's rows (on PostgreSQL the statement builds it).
+    sqlite_data: Callable[[dict[str, Any], list[tuple[Any, ...]]], dict[str, Any]]
+
+
+def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
     """Run one write of carts/cart/sql.py if the cart's version is one of
     `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
     change, record); on SQLite, which admits one writer at a time, the change
-    and RECORD_CHANGE in one transaction."""
+    and its record in one transaction."""
     params |= {"now": sql_now(), **rules.limits().sql_params()}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
-                postgresql_sql,
+                write.postgresql_sql,
                 params | {"if_match": None if if_match is None else list(if_match)},
             )
             version, held, *row = cursor.fetchone()
@@ -140,16 +169,22 @@ def one_write(
                 return Change(version, None, held=True)
             if if_match is not None and version not in if_match:
                 return Change(version, None)
-            cursor.execute(sqlite_sql, params)
+            cursor.execute(write.sqlite_sql, params)
             rows = cursor.fetchall()
             if not rows:
                 return Change(version, None)
-            cursor.execute(
-                sql.RECORD_CHANGE.format(owners="= %(user_pk)s"),
-                params | {"user_pk": rows[0][0]},
+            data = write.sqlite_data(params, rows)
+            _run_record_change(
+                "= %(user_pk)s",
+                params
+                | {
+                    "user_pk": rows[0][0],
+                    "event": write.event,
+                    "data": json.dumps(data),
+                },
             )
-            recorded = cursor.fetchone()
-            return Change(recorded[0] if recorded else version, rows[0])
+            cursor.execute(sql.CART_VERSION_SQL, params)
+            return Change(cursor.fetchone()[0], rows[0])
 
 
 def sql_now() -> Any:

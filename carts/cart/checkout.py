@@ -16,7 +16,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from ..domain.cart import CartContents, Hold, Item, money
@@ -39,6 +39,12 @@ from .aggregate import (
     carts_lock,
     carts_record_change,
 )
+
+# The events its changes record (API.md, "Events").
+CHECKOUT_HELD = "cart.checkout_held"
+CHECKOUT_COMPLETED = "cart.checkout_completed"
+CHECKOUT_RELEASED = "cart.checkout_released"
+REPRICED = "cart.repriced"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +92,7 @@ def checkout_hold(*, user_id: str, if_match: Versions = None) -> CartContents:
                 expires_at=live.expires_at.isoformat(),
             )
         # An expired hold gives way, so the one-held-per-cart index admits this.
-        held.update(state=Checkout.State.EXPIRED)
+        expire_holds(held)
         items = reads.cart_get(user_id=user_id).available_items
         if not items:
             raise CartEmpty(user_id=user_id)
@@ -97,7 +103,14 @@ def checkout_hold(*, user_id: str, if_match: Versions = None) -> CartContents:
             items=[_item_json(item) for item in items],
             currency=settings.CART_CURRENCY,
         )
-        carts_record_change(user_pks=[user_pk])
+        carts_record_change(
+            user_pks=[user_pk],
+            event=CHECKOUT_HELD,
+            data={
+                "checkout_id": str(checkout.id),
+                "expires_at": checkout.expires_at.isoformat(),
+            },
+        )
         # The hold as made, even one that a TTL of 0 has expired already.
         return replace(
             reads.cart_get(user_id=user_id),
@@ -126,7 +139,11 @@ def checkout_complete(*, user_id: str, checkout_id: str) -> Completion:
         checkout.state = Checkout.State.COMPLETED
         checkout.completed_at = now
         checkout.save(update_fields=["state", "completed_at"])
-        carts_record_change(user_pks=[checkout.user_id])
+        carts_record_change(
+            user_pks=[checkout.user_id],
+            event=CHECKOUT_COMPLETED,
+            data={"checkout_id": str(checkout.id)},
+        )
         return Completion(_snapshot(checkout), already_completed=False)
 
 
@@ -189,7 +206,7 @@ def cart_reprice(*, user_id: str, if_match: Versions = None) -> CartContents:
                 Product.objects.filter(pk=OuterRef("product_id")).values("price")[:1]
             )
         )
-        carts_record_change(user_pks=[user_pk])
+        carts_record_change(user_pks=[user_pk], event=REPRICED)
         return reads.cart_get(user_id=user_id)
 
 
@@ -232,7 +249,30 @@ def _locked_checkout(user_id: str, checkout_id: str) -> Checkout:
 def _release(checkout: Checkout) -> None:
     checkout.state = Checkout.State.CANCELLED
     checkout.save(update_fields=["state"])
-    carts_record_change(user_pks=[checkout.user_id])
+    carts_record_change(
+        user_pks=[checkout.user_id],
+        event=CHECKOUT_RELEASED,
+        data={"checkout_id": str(checkout.id), "reason": "cancelled"},
+    )
+
+
+def expire_holds(held: QuerySet[Checkout]) -> int:
+    """Mark these holds, past their expiry, as expired: each a
+    cart.checkout_released event, so the feed hears of the release that
+    already counts. Their carts are locked."""
+    expired = list(
+        held.filter(expires_at__lte=timezone.now()).values_list("pk", "user_id")
+    )
+    Checkout.objects.filter(pk__in=[pk for pk, _ in expired]).update(
+        state=Checkout.State.EXPIRED
+    )
+    for checkout_id, user_pk in expired:
+        carts_record_change(
+            user_pks=[user_pk],
+            event=CHECKOUT_RELEASED,
+            data={"checkout_id": str(checkout_id), "reason": "expired"},
+        )
+    return len(expired)
 
 
 def _item_json(item: Item) -> dict[str, object]:

@@ -1,5 +1,6 @@
 """Expiry (API.md, "Expiry"): stale guests deleted, stale shoppers' carts
-emptied, expired idempotency records and old checkouts deleted.
+emptied, expired holds marked released, expired idempotency records, old
+checkouts and old events deleted.
 
 Each batch is one transaction that locks the carts it takes with SKIP LOCKED
 and re-reads their last change under the lock: a cart that a request is
@@ -17,8 +18,12 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..auth.token_cache import invalidate_auth_caches
-from ..models import Cart, CartItem, Checkout, IdempotencyRecord, User
+from ..models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord, User
 from .aggregate import carts_record_change
+from .checkout import expire_holds
+
+# The event a cart's expiry records (API.md, "Events").
+EXPIRED = "cart.expired"
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,9 @@ class PurgeReport:
     merged_guests: int
     shopper_carts: int
     idempotency_records: int
+    released_holds: int
     checkouts: int
+    events: int
 
 
 def stale_carts(now: datetime | None = None) -> dict[str, QuerySet[Cart]]:
@@ -85,7 +92,10 @@ def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
     """Apply every expiry rule in batches; with dry_run, only count."""
     counts = {
         "idempotency_records": _delete_records(batch_size, dry_run),
+        # Before the old checkouts go: a hold's release is an event.
+        "released_holds": _release_holds(batch_size, dry_run),
         "checkouts": _delete_checkouts(batch_size, dry_run),
+        "events": _delete_events(batch_size, dry_run),
     }
     for rule, carts in stale_carts().items():
         if dry_run:
@@ -122,6 +132,42 @@ def _delete_checkouts(batch_size: int, dry_run: bool) -> int:
     return deleted
 
 
+def expired_holds(now: datetime | None = None) -> QuerySet[Checkout]:
+    """Holds past their expiry still marked held: released already (nothing
+    changes their carts), but not yet told to the feed."""
+    return Checkout.objects.filter(
+        state=Checkout.State.HELD, expires_at__lte=now or timezone.now()
+    )
+
+
+def old_events(now: datetime | None = None) -> QuerySet[CartEvent]:
+    """Events older than CART_EVENT_TTL, delivered or not."""
+    cut = (now or timezone.now()) - timedelta(seconds=settings.CART_EVENT_TTL)
+    return CartEvent.objects.filter(occurred_at__lt=cut)
+
+
+def _release_holds(batch_size: int, dry_run: bool) -> int:
+    """Each batch's carts locked (SKIP LOCKED: a cart being written waits
+    for the next purge), then their expired holds marked released."""
+    if dry_run:
+        return expired_holds().count()
+    carts = Cart.objects.filter(Exists(expired_holds().filter(user=OuterRef("user"))))
+    return sum(
+        expire_holds(expired_holds().filter(user_id__in=batch))
+        for batch in _locked_batches(carts, batch_size)
+    )
+
+
+def _delete_events(batch_size: int, dry_run: bool) -> int:
+    if dry_run:
+        return old_events().count()
+    deleted = 0
+    while batch := list(old_events().values_list("pk", flat=True)[:batch_size]):
+        deleted += len(batch)
+        CartEvent.objects.filter(pk__in=batch).delete()
+    return deleted
+
+
 def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
     """Owner pks of matching carts, a batch at a time, each batch locked in a
     transaction of its own while the caller expires it. Expiry takes only the
@@ -141,7 +187,9 @@ def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int
 
 
 def _delete_owners(user_pks: list[int]) -> int:
-    """Guests go with their items, tokens and cart: one NOTIFY per batch."""
+    """Guests go with their items, tokens and cart: one NOTIFY per batch. Their
+    events stay (CartEvent holds no key to them)."""
+    carts_record_change(user_pks=user_pks, event=EXPIRED, data={"deleted": True})
     User.objects.filter(pk__in=user_pks).delete()
     invalidate_auth_caches()
     return len(user_pks)
@@ -149,5 +197,5 @@ def _delete_owners(user_pks: list[int]) -> int:
 
 def _empty_carts(user_pks: list[int]) -> int:
     CartItem.objects.filter(user_id__in=user_pks).delete()
-    carts_record_change(user_pks=user_pks)
+    carts_record_change(user_pks=user_pks, event=EXPIRED, data={"deleted": False})
     return len(user_pks)

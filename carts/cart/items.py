@@ -34,7 +34,7 @@ from ..domain.errors import (
     UserNotFound,
 )
 from . import sql
-from .aggregate import Change, Versions, one_write
+from .aggregate import Change, Versions, Write, one_write
 from .owners import NewOwner, owner_cart_ensure
 
 
@@ -58,14 +58,48 @@ class _Facts(NamedTuple):
     item_count: int
 
 
-class _ItemStatements(NamedTuple):
-    sqlite_sql: str  # the change alone
-    postgresql_sql: str  # lock, change, record
+class _ItemWrite(NamedTuple):
+    write: Write
     adds: bool
 
 
-_ADD = _ItemStatements(sql.ADD_ITEM, sql.ADD_SQL, adds=True)
-_SET = _ItemStatements(sql.SET_ITEM, sql.SET_SQL, adds=False)
+def _product(params: dict[str, Any]) -> dict[str, Any]:
+    return {"product_id": params["product_id"]}
+
+
+_ADD = _ItemWrite(
+    Write(
+        sql.ADD_ITEM,
+        sql.ADD_SQL,
+        sql.ITEM_ADDED,
+        lambda params, rows: (
+            _product(params)
+            | {"quantity_added": params["quantity"], "quantity": rows[0][1]}
+        ),
+    ),
+    adds=True,
+)
+_SET = _ItemWrite(
+    Write(
+        sql.SET_ITEM,
+        sql.SET_SQL,
+        sql.ITEM_UPDATED,
+        lambda params, rows: _product(params) | {"quantity": params["quantity"]},
+    ),
+    adds=False,
+)
+_REMOVE = Write(
+    sql.REMOVE_ITEM,
+    sql.REMOVE_SQL,
+    sql.ITEM_REMOVED,
+    lambda params, rows: _product(params),
+)
+_CLEAR = Write(
+    sql.CLEAR_ITEMS,
+    sql.CLEAR_SQL,
+    sql.CLEARED,
+    lambda params, rows: {"product_ids": sorted(row[1] for row in rows)},
+)
 
 
 def cart_item_add(
@@ -103,9 +137,7 @@ def cart_item_remove(
     """Remove one item and return the cart's new version; ItemNotFound if the
     product is not in the cart (UserNotFound for an unknown user, unless carts
     exist for any id)."""
-    change = _write(
-        sql.REMOVE_ITEM, sql.REMOVE_SQL, user_id, if_match, product_id=product_id
-    )
+    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
     if change.changed:
         return change.version
     if (
@@ -134,9 +166,7 @@ def cart_item_set_or_remove(
             new_owner=new_owner,
             if_match=if_match,
         )
-    change = _write(
-        sql.REMOVE_ITEM, sql.REMOVE_SQL, user_id, if_match, product_id=product_id
-    )
+    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
     if change.changed:
         return change.version
     # Removing an item that is not there is a no-op, for any id and product.
@@ -156,7 +186,7 @@ def cart_clear(*, user_id: str, user_known: bool, if_match: Versions = None) -> 
     """Empty the cart, idempotent; the cart's version after. `user_known`
     (the caller's own cart) saves the existence check when there was nothing
     to delete."""
-    change = _write(sql.CLEAR_ITEMS, sql.CLEAR_SQL, user_id, if_match, product_id=None)
+    change = _write(_CLEAR, user_id, if_match, product_id=None)
     if change.changed:
         return change.version
     if (
@@ -169,7 +199,7 @@ def cart_clear(*, user_id: str, user_known: bool, if_match: Versions = None) -> 
 
 
 def _write_item(
-    statements: _ItemStatements,
+    statements: _ItemWrite,
     user_id: str,
     product_id: str,
     quantity: int,
@@ -178,8 +208,7 @@ def _write_item(
 ) -> ItemWrite:
     def write() -> Change:
         return _write(
-            statements.sqlite_sql,
-            statements.postgresql_sql,
+            statements.write,
             user_id,
             if_match,
             product_id=product_id,
@@ -208,18 +237,10 @@ def _write_item(
     return ItemWrite(item, bool(created), change.version)
 
 
-def _write(
-    sqlite_sql: str,
-    postgresql_sql: str,
-    user_id: str,
-    if_match: Versions,
-    **params: Any,
-) -> Change:
+def _write(write: Write, user_id: str, if_match: Versions, **params: Any) -> Change:
     """One write of the user's cart; CartInCheckout when a live checkout hold
     kept it from running, PreconditionFailed when `if_match` did."""
-    change = one_write(
-        sqlite_sql, postgresql_sql, if_match=if_match, username=user_id, **params
-    )
+    change = one_write(write, if_match=if_match, username=user_id, **params)
     if change.held:
         raise CartInCheckout(user_id=user_id)
     if not change.changed:

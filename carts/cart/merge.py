@@ -24,6 +24,9 @@ from .aggregate import (
 )
 from .owners import NewOwner, owner_cart_ensure
 
+# The event a merge records on both carts (API.md, "Events").
+MERGED = "cart.merged"
+
 
 @dataclass(frozen=True, slots=True)
 class MergeResult:
@@ -126,7 +129,17 @@ def cart_merge(
         Cart.objects.filter(user_id=guest.pk).update(
             merged_into_id=target_pk, merged_at=timezone.now()
         )
-        carts_record_change(user_pks=[guest.pk, *([target_pk] if plan.items else [])])
+        carts_record_change(
+            user_pks=[guest.pk, *([target_pk] if plan.items else [])],
+            event=MERGED,
+            data={
+                "from": guest.username,
+                "to": user_id,
+                "merged": plan.merged,
+                "clamped": plan.clamped,
+                "dropped": plan.dropped,
+            },
+        )
         # The guest's token stops working: an inactive user is refused, and
         # this one UPDATE of carts_user empties the token caches once.
         User.objects.filter(pk=guest.pk).update(is_active=False)

@@ -7,18 +7,18 @@ Plain strings with no Django import, so that the benchmark's floor
 API's user id: the column it is stored in.
 
 Every write to a cart is three steps (carts/cart/aggregate.py): lock the cart's
-row (carts_cart), make the change, and record it (RECORD_CHANGE: the version
-bump) if the change touched an item. On
+row (carts_cart), make the change, and record it (BUMP, the version bump,
+and append_event, its event in the outbox) if the change touched an item. On
 PostgreSQL the three go to the server as ONE query string, hence in one round
 trip and, as the statements of one simple query, in one transaction
 (`*_SQL` below). The lock comes in a statement of its own because, in READ
 COMMITTED, each statement reads a snapshot taken when it starts: the change
 then counts the cart's items after the lock is held, which makes the item
 limit exact when many requests add new items to one cart at once. The version
-bump is a data-modifying CTE fed by the change's RETURNING, so it happens only
-when a item was written. SQLite, which has neither FOR UPDATE nor writes in
-CTEs (and lets one writer in at a time anyway), runs `*_ITEM` and
-`RECORD_CHANGE` as separate statements (carts.cart.aggregate).
+bump and the event are data-modifying CTEs fed by the change's RETURNING, so
+they happen only when an item was written. SQLite, which has neither FOR
+UPDATE nor writes in CTEs (and lets one writer in at a time anyway), runs
+`*_ITEM` and `record_change` as separate statements (carts.cart.aggregate).
 
 A cart held for checkout (carts_checkout, carts.cart.checkout) changes in no
 way until the hold ends or expires: every change's WHERE says so (_NOT_HELD),
@@ -107,7 +107,7 @@ def _candidate_item(if_match: str) -> str:
     """
 
 
-# user_id first: RECORD_CHANGE reads it; the rest is the item as answered.
+# user_id first: BUMP reads it; the rest is the item as answered.
 _RETURNING_ITEM = """
     RETURNING user_id, quantity, created_at = updated_at,
       (SELECT name FROM carts_product WHERE carts_product.id = product_id),
@@ -166,7 +166,7 @@ def _clear_items(if_match: str = "") -> str:
     DELETE FROM carts_cartitem
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
       {if_match}
-    RETURNING user_id
+    RETURNING user_id, product_id
     """
 
 
@@ -176,16 +176,54 @@ SET_ITEM = _set_item()
 REMOVE_ITEM = _remove_item()
 CLEAR_ITEMS = _clear_items()
 
-# What every change of a cart records, in the change's transaction: a new
-# version (what its ETag names) and the time of its last change (what expiry
-# reads). {owners}: which carts, "= <expression>" or "IN (<ids>)". Every
-# writer runs this text: the one-round-trip writes as a CTE fed by their
-# change, the others through carts.cart.aggregate.carts_record_change.
-RECORD_CHANGE = f"""
+# What every change of a cart records, in the change's transaction, two
+# statements every writer runs (the one-round-trip writes in their CTE list,
+# the others through carts.cart.aggregate.carts_record_change):
+# 1. BUMP: a new version (what its ETag names) and the time of its last
+#    change (what expiry reads). {owners}: which carts, "= <expression>" or
+#    "IN (<ids>)".
+# 2. append_event: one event per changed cart in the outbox (carts_cartevent,
+#    carts.models.CartEvent) with the version the change produced, so that a
+#    committed change always has its event and a rolled-back one none.
+BUMP = f"""
     UPDATE carts_cart SET version = version + 1, updated_at = %(now)s
     WHERE user_id {{owners}}
-    RETURNING {shown_version("carts_cart")} AS version
+    RETURNING user_id, {shown_version("carts_cart")} AS version
 """
+
+# The writing transaction's id orders the feed (carts.events.feed); SQLite's
+# writers commit one at a time, so the events' ids order it there.
+_TRANSACTION_ID = {"postgresql": "pg_current_xact_id()::text::bigint", "sqlite": "0"}
+
+
+def append_event(vendor: str, *, bumped: str, event: str, data: str) -> str:
+    """The outbox's INSERT for the carts `bumped` names: a table expression of
+    (user_id, version) after BUMP, the CTE `bump` or a read of the carts.
+    `event`, `data`: SQL expressions of the event's type and JSON data. The
+    user id comes from carts_user, not from the request's parameter: a
+    parameter longer than the column would fail the statement, even when it
+    writes no row."""
+    return f"""
+    INSERT INTO carts_cartevent
+      (transaction_id, user_pk, username, type, cart_version, occurred_at, data)
+    SELECT {_TRANSACTION_ID[vendor]}, b.user_id, u.username, {event}, b.version,
+      %(now)s, {data}
+    FROM {bumped} b JOIN carts_user u ON u.id = b.user_id
+    """
+
+
+def record_change(vendor: str, owners: str) -> list[str]:
+    """The statements that record a change of the carts `owners` names, for
+    a writer outside the one-round-trip writes: the event's type and data
+    are the parameters %(event)s and %(data)s (JSON text)."""
+    bumped = f"""(SELECT user_id, {shown_version("carts_cart")} AS version
+                 FROM carts_cart WHERE user_id {owners})"""
+    data = "%(data)s::jsonb" if vendor == "postgresql" else "%(data)s"
+    return [
+        BUMP.format(owners=owners),
+        append_event(vendor, bumped=bumped, event="%(event)s", data=data),
+    ]
+
 
 # The cart's shown version; no row for an unknown user, 0 for a user with no
 # cart row yet. The whole question of a GET with If-None-Match that matches.
@@ -215,17 +253,22 @@ ENSURE_CART = """
 """
 
 
-def _one_round_trip(change: str, *, creates: bool = False) -> str:
+def _one_round_trip(
+    change: str, *, event: str, data: str, creates: bool = False
+) -> str:
     """Lock, change, record: one row, always: the cart's shown version after the
     statement (bumped if a item was written, else as it was, 0 with no cart
     row), whether a live checkout hold refused the change, then the change's
-    first row, all NULL when it changed nothing.
+    first row, all NULL when it changed nothing. `event`: the type of the
+    event recorded; `data`: its JSON data, an expression that may read the
+    change's rows (`change`).
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
-    bump = RECORD_CHANGE.format(owners="= (SELECT user_id FROM change LIMIT 1)")
+    bump = BUMP.format(owners="= (SELECT user_id FROM change LIMIT 1)")
+    append = append_event("postgresql", bumped="bump", event=f"'{event}'", data=data)
     ensure = f"{ENSURE_CART};" if creates else ""
     return f"""{ensure}{LOCK_CART};
-    WITH change AS ({change}), bump AS ({bump})
+    WITH change AS ({change}), bump AS ({bump}), event AS ({append})
     SELECT
       COALESCE(
         bump.version,
@@ -250,11 +293,38 @@ _ITEMS_GUARD = (
     + _NOT_HELD.format(owner="carts_cartitem.user_id")
     + _IF_MATCH.format(version=_ITEMS_CART_VERSION)
 )
+# The events these writes record (API.md, "Events"); carts.cart.items builds
+# the same data on SQLite from the change's rows.
+ITEM_ADDED = "cart.item_added"
+ITEM_UPDATED = "cart.item_updated"
+ITEM_REMOVED = "cart.item_removed"
+CLEARED = "cart.cleared"
+_PRODUCT = "'product_id', %(product_id)s::text"
 # PostgreSQL's statements: lock, change, record, in one round trip.
-ADD_SQL = _one_round_trip(_add_item(_ITEM_GUARD), creates=True)
-SET_SQL = _one_round_trip(_set_item(_ITEM_GUARD), creates=True)
-REMOVE_SQL = _one_round_trip(_remove_item(_ITEMS_GUARD))
-CLEAR_SQL = _one_round_trip(_clear_items(_ITEMS_GUARD))
+ADD_SQL = _one_round_trip(
+    _add_item(_ITEM_GUARD),
+    event=ITEM_ADDED,
+    data=f"""jsonb_build_object({_PRODUCT}, 'quantity_added', %(quantity)s::integer,
+      'quantity', (SELECT quantity FROM change LIMIT 1))""",
+    creates=True,
+)
+SET_SQL = _one_round_trip(
+    _set_item(_ITEM_GUARD),
+    event=ITEM_UPDATED,
+    data=f"jsonb_build_object({_PRODUCT}, 'quantity', %(quantity)s::integer)",
+    creates=True,
+)
+REMOVE_SQL = _one_round_trip(
+    _remove_item(_ITEMS_GUARD),
+    event=ITEM_REMOVED,
+    data=f"jsonb_build_object({_PRODUCT})",
+)
+CLEAR_SQL = _one_round_trip(
+    _clear_items(_ITEMS_GUARD),
+    event=CLEARED,
+    data="""jsonb_build_object('product_ids',
+      (SELECT jsonb_agg(product_id ORDER BY product_id) FROM change))""",
+)
 
 
 # Only on a refused write: one more query to say precisely what was wrong.

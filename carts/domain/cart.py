@@ -14,6 +14,11 @@ def money(value: object) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
+def rfc3339(moment: datetime) -> str:
+    """A time on the wire: RFC 3339, UTC as "Z"."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True, slots=True)
 class Item:
     """One product's entry in a cart (a `CartItem` row, an element of the

@@ -180,3 +180,9 @@ class CheckoutCompleted(CartError):
     kind = ErrorKind.CONFLICT
     code = "checkout_completed"
     message = "Checkout '{checkout_id}' is completed; it cannot be cancelled."
+
+
+class InvalidCursor(CartError):
+    kind = ErrorKind.INVALID
+    code = "invalid_cursor"
+    message = "'{cursor}' is not a cursor of the event feed: give back a `next`."

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('data', models.JSONField(default=dict)),
             ],
             options={
+                'permissions': [('read_cart_events', 'Can follow the cart event feed (API)')],
                 'indexes': [models.Index(fields=['transaction_id', 'id'], name='cart_event_feed_order'), models.Index(fields=['occurred_at'], name='cart_event_occurred_at')],
             },
         ),

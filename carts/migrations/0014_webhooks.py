@@ -1,9 +1,10 @@
 """Webhook endpoints, deliveries and attempts (carts.events).
 
-The foreign keys cascade in the database, not only in Django's deletes: a
-delete of events by SQL (purge_carts, CART_EVENT_TTL) takes their deliveries
-and those their attempts. Django 5.2 cannot declare that on a ForeignKey, so
-the fields have no constraint of Django's and the SQL below adds them:
+The foreign keys cascade in the database, not in Django (DO_NOTHING): a
+delete of events (purge_carts, CART_EVENT_TTL) stays one DELETE and takes
+their deliveries, and those their attempts. Django 5.2 cannot declare that
+on a ForeignKey, so the fields have no constraint of Django's and the SQL
+below adds them:
 constraints with ON DELETE CASCADE on PostgreSQL, triggers on SQLite (where
 adding a constraint rebuilds the table).
 """
@@ -54,7 +55,7 @@ def drop_cascades(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('carts', '0011_cart_event_outbox'),
+        ('carts', '0013_cart_events_notify'),
     ]
 
     operations = [
@@ -85,8 +86,8 @@ class Migration(migrations.Migration):
                 ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('queued_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('event', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='carts.cartevent')),
-                ('endpoint', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='carts.webhookendpoint')),
+                ('event', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='carts.cartevent')),
+                ('endpoint', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='deliveries', to='carts.webhookendpoint')),
             ],
             options={
                 'verbose_name_plural': 'webhook deliveries',
@@ -102,7 +103,7 @@ class Migration(migrations.Migration):
                 ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
                 ('response', models.TextField(blank=True, verbose_name="answer's first bytes")),
                 ('error', models.CharField(blank=True, max_length=200)),
-                ('delivery', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempt_records', to='carts.webhookdelivery')),
+                ('delivery', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='attempt_records', to='carts.webhookdelivery')),
             ],
             options={
                 'ordering': ['started_at', 'id'],
