@@ -10,7 +10,9 @@ import sys
 import time
 import urllib.request
 
+from django.core.management import call_command
 from django.db import connection
+from django.db.models import Max
 
 from carts.events.feed import event_json
 from carts.models import (
@@ -22,8 +24,10 @@ from carts.models import (
 )
 from devtools.liveservice import LiveProcess
 
-from .conftest import database_url_for_tests
+from .conftest import add, database_url_for_tests
 from .webhook_receiver import Received, Receiver
+
+PRODUCTS = ["OLJCESPC7Z", "66VCHSJNUP", "1YMWWN1N4O", "L9ECAV7KIM", "2ZYFJ3GM2N"]
 
 
 class DeliverEvents(LiveProcess):
@@ -96,6 +100,17 @@ def write_events(carts: int, per_cart: int, *, first_version: int = 1) -> list[i
         return sorted(row[0] for row in cursor.fetchall())
 
 
+def change_carts(staff, carts: int, per_cart: int) -> list[int]:
+    """`per_cart` adds to each of `carts` carts through the API, the carts
+    in turn, as concurrent shoppers make them; the ids of their events."""
+    after = CartEvent.objects.aggregate(last=Max("id"))["last"] or 0
+    for change in range(per_cart):
+        for cart in range(1, carts + 1):
+            add(staff, f"shopper-{cart}", PRODUCTS[change % len(PRODUCTS)])
+    events = CartEvent.objects.filter(id__gt=after).order_by("id")
+    return list(events.values_list("id", flat=True))
+
+
 def deliverer(tmp_path, **env: str) -> DeliverEvents:
     return DeliverEvents(database_url_for_tests(), tmp_path, env={**FAST, **env})
 
@@ -103,9 +118,10 @@ def deliverer(tmp_path, **env: str) -> DeliverEvents:
 def in_order_per_cart(
     receiver: Receiver, carts: int, per_cart: int, *, repeats: bool = False
 ) -> None:
-    """Each cart's events arrived in the order of its versions; `repeats`:
-    an event may arrive again right after itself (sent again after a crash)."""
-    expected = list(range(1, per_cart + 1))
+    """Each cart's events arrived in the order of its versions, one after
+    the other (a version is the cart's generation and its change counter);
+    `repeats`: an event may arrive again right after itself (sent again
+    after a crash)."""
     by_cart = receiver.versions_by_cart()
     if repeats:
         by_cart = {
@@ -113,7 +129,10 @@ def in_order_per_cart(
             for cart, versions in by_cart.items()
         }
     assert len(by_cart) == carts
-    assert all(versions == expected for versions in by_cart.values()), by_cart
+    assert all(
+        versions == list(range(versions[0], versions[0] + per_cart))
+        for versions in by_cart.values()
+    ), by_cart
 
 
 def endpoint_for(**receiver_options) -> tuple[WebhookEndpoint, Receiver]:
@@ -127,7 +146,7 @@ def endpoint_for(**receiver_options) -> tuple[WebhookEndpoint, Receiver]:
 
 
 def test_every_event_arrives_once_signed_as_the_feed_shows_it(
-    transactional_db, tmp_path
+    transactional_db, staff, tmp_path
 ):
     endpoint, receiver = endpoint_for()
     assert endpoint.secret.startswith("whsec_")
@@ -137,7 +156,7 @@ def test_every_event_arrives_once_signed_as_the_feed_shows_it(
         Receiver(new_webhook_secret()) as other_secret,
     ):
         wrong = WebhookEndpoint.objects.create(url=other_secret.url)
-        ids = write_events(carts=3, per_cart=4)
+        ids = change_carts(staff, carts=3, per_cart=4)
         receiver.wait_for(lambda r: len(r.received) == len(ids), timeout=20)
         other_secret.wait_for(lambda r: len(r.refused_signatures) >= 3, timeout=20)
         time.sleep(0.5)  # anything sent twice would have arrived
@@ -180,15 +199,15 @@ def test_every_event_arrives_once_signed_as_the_feed_shows_it(
 
 
 def test_a_receiver_down_for_30_s_gets_everything_after_in_order(
-    transactional_db, tmp_path
+    transactional_db, staff, tmp_path
 ):
     _, receiver = endpoint_for()
     with deliverer(tmp_path), receiver:
-        before = write_events(carts=4, per_cart=2)
+        before = change_carts(staff, carts=4, per_cart=2)
         receiver.wait_for(lambda r: len(r.received) == len(before), timeout=20)
 
         receiver.stop()
-        during = write_events(carts=4, per_cart=5, first_version=3)
+        during = change_carts(staff, carts=4, per_cart=5)
         time.sleep(30)
         refused = WebhookAttempt.objects.filter(error__contains="Refused")
         # Each cart's next event waited for its first: only 4 were tried.
@@ -202,10 +221,10 @@ def test_a_receiver_down_for_30_s_gets_everything_after_in_order(
         assert receiver.refused_signatures == []
 
 
-def test_a_deliverer_killed_mid_batch_loses_nothing(transactional_db, tmp_path):
+def test_a_deliverer_killed_mid_batch_loses_nothing(transactional_db, staff, tmp_path):
     _, receiver = endpoint_for()
     with receiver:
-        ids = write_events(carts=8, per_cart=5)
+        ids = change_carts(staff, carts=8, per_cart=5)
         receiver.hold()  # the first batch stays in flight
         with deliverer(tmp_path, CART_WEBHOOK_CONCURRENCY="4") as process:
             receiver.wait_for(lambda r: len(r.received) == 4, timeout=20)
@@ -265,11 +284,11 @@ def test_two_deliverers_send_each_of_1000_events_once_to_each_endpoint(
             )
 
 
-def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, tmp_path):
+def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, staff, tmp_path):
     secret = new_webhook_secret()
     with (
         # Outermost: its stop waits for nothing once the receivers are gone.
-        deliverer(tmp_path, CART_WEBHOOK_TIMEOUT="10s") as process,
+        deliverer(tmp_path, CART_WEBHOOK_TIMEOUT="30s") as process,
         Receiver(secret, answer=None) as silent,
         Receiver(secret, answer=500) as failing,
         Receiver(secret) as healthy,
@@ -278,11 +297,11 @@ def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, tmp_path):
             receiver: WebhookEndpoint.objects.create(url=receiver.url, secret=secret)
             for receiver in (silent, failing, healthy)
         }
-        ids = write_events(carts=20, per_cart=5)
+        ids = change_carts(staff, carts=20, per_cart=5)
 
-        healthy.wait_for(lambda r: len(r.received) == len(ids), timeout=9)
+        healthy.wait_for(lambda r: len(r.received) == len(ids), timeout=25)
         # All delivered while the silent endpoint's first POSTs still wait
-        # for an answer (10 s) and the failing one's are retried.
+        # for an answer (30 s) and the failing one's are retried.
         silent.wait_for(lambda r: len(r.received) == 8, timeout=1)  # concurrency
         assert not WebhookAttempt.objects.filter(
             delivery__endpoint=endpoints[silent]
@@ -295,3 +314,13 @@ def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, tmp_path):
         process.wait_until(
             lambda: process.metrics()[gauge % endpoints[silent].pk] > 0, timeout=1
         )
+
+
+def test_once_delivers_what_is_due_and_exits(transactional_db, staff):
+    _, receiver = endpoint_for()
+    with receiver:
+        ids = change_carts(staff, carts=2, per_cart=3)
+        call_command("deliver_events", "--once")
+
+    assert sorted(map(int, receiver.ids())) == ids
+    in_order_per_cart(receiver, carts=2, per_cart=3)

@@ -3,13 +3,16 @@ for them, deliveries listed with their attempts, the dead-lettered ones
 filtered and redelivered; and deliveries going with their events."""
 
 import time
+from datetime import timedelta
+from io import StringIO
 
+from django.core.management import call_command
 from django.db import connection
 
 from carts.events.delivery import deliveries_fan_out
-from carts.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from carts.models import CartEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
-from .test_webhooks import deliverer, endpoint_for, write_events
+from .test_webhooks import change_carts, deliverer, endpoint_for, write_events
 
 
 def wait_for_state(state: str, count: int, timeout: float = 20) -> None:
@@ -20,11 +23,11 @@ def wait_for_state(state: str, count: int, timeout: float = 20) -> None:
 
 
 def test_a_delivery_is_dead_after_the_retry_window_and_redelivered(
-    transactional_db, admin_client, tmp_path
+    transactional_db, admin_client, staff, tmp_path
 ):
     endpoint, receiver = endpoint_for(answer=500)
     with deliverer(tmp_path, CART_WEBHOOK_RETRY_FOR="3s") as process, receiver:
-        (event_id,) = write_events(carts=1, per_cart=1)
+        (event_id,) = change_carts(staff, carts=1, per_cart=1)
         wait_for_state("dead", 1)
         dead = WebhookDelivery.objects.get()
         # Retried with backoff until the window closed, every attempt kept.
@@ -52,7 +55,7 @@ def test_a_delivery_is_dead_after_the_retry_window_and_redelivered(
         assert WebhookDelivery.objects.get().attempts == dead.attempts + 1
 
 
-def test_deliveries_and_attempts_go_with_their_event(transactional_db):
+def test_deliveries_and_attempts_go_with_their_event(transactional_db, settings):
     endpoint, _ = endpoint_for()
     write_events(carts=2, per_cart=2)
     deliveries_fan_out(endpoint_id=endpoint.pk)
@@ -60,15 +63,15 @@ def test_deliveries_and_attempts_go_with_their_event(transactional_db):
         WebhookAttempt.objects.create(
             delivery=delivery, started_at=delivery.queued_at, duration=0.1, error="x"
         )
-    with connection.cursor() as cursor:  # as purge_carts deletes them: SQL
-        cursor.execute(
-            "DELETE FROM carts_cartevent "
-            "WHERE id = (SELECT min(id) FROM carts_cartevent)"
-        )
+    # One event older than CART_EVENT_TTL: purge_carts removes it.
+    oldest = CartEvent.objects.order_by("id").first()
+    oldest.occurred_at -= timedelta(seconds=settings.CART_EVENT_TTL + 60)
+    oldest.save()
+    call_command("purge_carts", stdout=StringIO())
 
     assert WebhookDelivery.objects.count() == 3
     assert WebhookAttempt.objects.count() == 3
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # SQL, as much as Django's delete
         cursor.execute("DELETE FROM carts_webhookendpoint")
     assert not WebhookDelivery.objects.exists()
     assert not WebhookAttempt.objects.exists()
