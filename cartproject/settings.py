@@ -335,6 +335,32 @@ CART_EVENT_TTL = env_duration("CART_EVENT_TTL", "7d")
 CART_EVENTS_LISTEN_URL = os.environ.get("CART_EVENTS_LISTEN_URL") or None
 
 # ---------------------------------------------------------------------------
+# Webhooks: cart events POSTed to the admin's endpoints (manage.py deliver_events)
+# ---------------------------------------------------------------------------
+# How long a delivery is retried before it is dead-lettered, counted from
+# when it was queued (or redelivered by an operator).
+CART_WEBHOOK_RETRY_FOR = env_duration("CART_WEBHOOK_RETRY_FOR", "24h")
+# Backoff: the n-th retry waits between half and all of BASE x 2^(n-1),
+# never more than MAX (jitter spreads a recovering receiver's load).
+CART_WEBHOOK_RETRY_BASE = env_duration("CART_WEBHOOK_RETRY_BASE", "10s")
+CART_WEBHOOK_RETRY_MAX = env_duration("CART_WEBHOOK_RETRY_MAX", "1h")
+# Seconds an endpoint has to connect and to answer each read.
+CART_WEBHOOK_TIMEOUT = env_duration("CART_WEBHOOK_TIMEOUT", "10s")
+# POSTs in flight at once per endpoint and process (each to another cart).
+CART_WEBHOOK_CONCURRENCY = env_int("CART_WEBHOOK_CONCURRENCY", 8)
+# Seconds between looks for new events and due retries when idle.
+CART_WEBHOOK_POLL_INTERVAL = float(os.environ.get("CART_WEBHOOK_POLL_INTERVAL") or 1)
+# The deliverer's Prometheus metrics on this port of CART_WEBHOOK_METRICS_BIND
+# (0: none).
+CART_WEBHOOK_METRICS_PORT = env_int("CART_WEBHOOK_METRICS_PORT", 0)
+CART_WEBHOOK_METRICS_BIND = os.environ.get("CART_WEBHOOK_METRICS_BIND", "127.0.0.1")
+if min(CART_WEBHOOK_RETRY_BASE, CART_WEBHOOK_TIMEOUT, CART_WEBHOOK_CONCURRENCY) < 1:
+    raise ImproperlyConfigured(
+        "CART_WEBHOOK_RETRY_BASE, CART_WEBHOOK_TIMEOUT and "
+        "CART_WEBHOOK_CONCURRENCY must be at least 1."
+    )
+
+# ---------------------------------------------------------------------------
 # gRPC: Online Boutique's hipstershop.CartService (manage.py grpcserve)
 # ---------------------------------------------------------------------------
 # The address to listen on: loopback by default, as gunicorn's; "0.0.0.0" (or

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.db.models import (
@@ -31,13 +32,25 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from .cart.aggregate import cart_change
 from .cart.checkout import checkout_release
 from .domain.cart import Item, money
 from .domain.errors import CartInCheckout
+from .events.delivery import deliveries_redeliver
+from .events.types import EVENT_TYPES
 from .forms import CartItemForm, CartItemFormSet
-from .models import Cart, CartItem, Checkout, Product, User
+from .models import (
+    Cart,
+    CartItem,
+    Checkout,
+    Product,
+    User,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 MONEY = DecimalField(max_digits=20, decimal_places=2)
 
@@ -407,3 +420,119 @@ class ProductAdmin(admin.ModelAdmin[Product]):
     @admin.display(description="in carts", ordering="cart_count")
     def carts(self, product: Any) -> int:  # annotated by get_queryset
         return int(product.cart_count)
+
+
+# ---------------------------------------------------------------------------
+# Webhooks (manage.py deliver_events): endpoints edited here, deliveries shown
+# with their attempts, dead ones filtered and redelivered.
+# ---------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(ModelForm[WebhookEndpoint]):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https")
+    event_types = forms.TypedMultipleChoiceField(
+        choices=[(name, name) for name in EVENT_TYPES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: every type.",
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "active", "event_types", "secret"]
+
+    def clean_secret(self) -> str:
+        secret: str = self.cleaned_data["secret"].strip()
+        try:
+            valid = secret.startswith("whsec_") and bool(Webhook(secret))
+        except (ValueError, EmptyWebhookSecretError):
+            valid = False
+        if not valid:
+            raise forms.ValidationError(
+                "A Standard Webhooks secret: whsec_ and base64 of random bytes."
+            )
+        return secret
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
+    form = WebhookEndpointForm
+    list_display = ["__str__", "url", "active", "subscribed", "created_at"]
+    list_filter = ["active"]
+    search_fields = ["url", "description"]
+
+    @admin.display(description="event types")
+    def subscribed(self, endpoint: WebhookEndpoint) -> str:
+        return ", ".join(endpoint.event_types) or "all"
+
+
+class WebhookAttemptInline(admin.TabularInline[WebhookAttempt, WebhookDelivery]):
+    model = WebhookAttempt
+    fields = readonly_fields = (
+        "started_at",
+        "duration",
+        "status_code",
+        "error",
+        "response",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    """Read-only; "redeliver" queues the selected deliveries again."""
+
+    list_display = [
+        "event_id",
+        "event_type",
+        "cart",
+        "endpoint",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "queued_at",
+        "finished_at",
+    ]
+    list_select_related = ["event", "endpoint"]
+    list_filter = ["state", "endpoint"]
+    search_fields = ["event__username", "=event__id"]
+    fields = readonly_fields = (
+        "endpoint",
+        "event_id",
+        "event_type",
+        "cart",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "queued_at",
+        "finished_at",
+    )
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver"]
+
+    @admin.display(description="event type", ordering="event__type")
+    def event_type(self, delivery: WebhookDelivery) -> str:
+        return delivery.event.type
+
+    @admin.display(description="user id", ordering="event__username")
+    def cart(self, delivery: WebhookDelivery) -> str:
+        return delivery.event.username
+
+    @admin.action(
+        description="Redeliver the selected deliveries", permissions=["change"]
+    )
+    def redeliver(
+        self, request: HttpRequest, queryset: QuerySet[WebhookDelivery]
+    ) -> None:
+        count = deliveries_redeliver(deliveries=queryset)
+        self.message_user(request, f"Queued {count} deliveries again.")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

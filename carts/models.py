@@ -1,3 +1,4 @@
+import base64
 import secrets
 import uuid
 from typing import Any
@@ -260,3 +261,131 @@ class CartEvent(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.id}: {self.type} of {self.username} v{self.cart_version}"
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: "whsec_" and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of cart events: every event of its types that occurred
+    after it was created is POSTed to `url`, signed with `secret` by the
+    Standard Webhooks convention (manage.py deliver_events, carts.events)."""
+
+    url = models.URLField("URL", max_length=2000)
+    secret = models.CharField(
+        max_length=200,
+        default=new_webhook_secret,
+        help_text="Standard Webhooks secret (whsec_ and base64); the receiver "
+        "verifies the signatures with it.",
+    )
+    # Types of events sent; empty: every type.
+    event_types = models.JSONField(default=list, blank=True)
+    active = models.BooleanField(default=True)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The feed's cursor (carts.events.feed) past the events already queued
+    # for this endpoint; empty: none yet.
+    cursor = models.CharField(max_length=200, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: pending until a 2xx answer (delivered),
+    or until CART_WEBHOOK_RETRY_FOR has passed since `queued_at` (dead).
+
+    The foreign keys cascade in the database itself (migration 0014), not
+    in Django: a delete of events (purge_carts, by the thousand) is one
+    DELETE, and its deliveries and their attempts go with it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        DEAD = "dead"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.DO_NOTHING,
+        related_name="deliveries",
+        db_constraint=False,
+        db_index=False,  # the unique constraint's index leads with it
+    )
+    event = models.ForeignKey(
+        CartEvent,
+        on_delete=models.DO_NOTHING,  # the database cascades
+        related_name="+",
+        db_constraint=False,
+    )
+    # The event's cart (CartEvent.user_pk): its next event for this endpoint
+    # waits until this one is delivered or dead.
+    user_pk = models.BigIntegerField()
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    # When the next attempt is due; while one is in flight, when its claim
+    # lapses (a process killed mid-send: another one sends it again).
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # Queued by the fan-out or by an operator's redeliver: retried until
+    # CART_WEBHOOK_RETRY_FOR after this.
+    queued_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event"], name="webhook_delivery_once"
+            ),
+        ]
+        indexes = [
+            # The deliverer's claim: an endpoint's due deliveries, and the
+            # cart's earlier ones still pending.
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                condition=models.Q(state="pending"),
+                name="webhook_delivery_due",
+            ),
+            models.Index(
+                fields=["endpoint", "user_pk", "event"],
+                condition=models.Q(state="pending"),
+                name="webhook_delivery_cart_queue",
+            ),
+            models.Index(fields=["state", "queued_at"], name="webhook_delivery_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} to endpoint {self.endpoint_id}: {self.state}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery and its outcome: the answer's status and first
+    bytes, or why there was none."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery,
+        on_delete=models.DO_NOTHING,
+        related_name="attempt_records",
+        db_constraint=False,
+    )
+    started_at = models.DateTimeField()
+    duration = models.FloatField(help_text="seconds")
+    # None: no answer (refused, timed out, ...): `error` says why.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.TextField("answer's first bytes", blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        outcome = self.status_code or self.error
+        return f"attempt of delivery {self.delivery_id}: {outcome}"

@@ -29,8 +29,9 @@ CLIENTS = 300
 class ServerConnections:
     """Samples, on a connection of its own, how many other client backends
     serve the service's database, until stopped; `peak` is the most seen. The
-    grpc service's own connections (application_name cart-grpc) go to
-    PostgreSQL directly, not through the pool, and are not counted; nor are
+    grpc and webhooks services' own connections (application_name cart-grpc,
+    cart-webhooks) go to PostgreSQL directly, not through the pool, and are
+    not counted; nor are
     the server's own workers (autovacuum analyses the tables the tests fill)
     or the db service's health check, a pg_isready every 2 s that logs in to
     the database for a moment (seen as a 21st backend in two CI runs)."""
@@ -49,7 +50,8 @@ class ServerConnections:
                     " backend_start, left(query, 60) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                     " AND backend_type = 'client backend'"
-                    " AND application_name NOT IN ('cart-grpc', 'pg_isready')"
+                    " AND application_name NOT IN"
+                    " ('cart-grpc', 'cart-webhooks', 'pg_isready')"
                 )
                 backends = cursor.fetchall()
                 if len(backends) > self.peak:
