@@ -286,13 +286,17 @@ def test_a_follower_sees_every_event_once_though_commits_come_out_of_order(
     done = threading.Event()
 
     def consume() -> None:
+        # Until the writers are done and a page after that is empty.
         reader, after = token_client(staff), None
         try:
-            while not done.is_set() or len(seen) < WRITERS * CHANGES + 1:
+            while True:
+                finished = done.is_set()
                 page = follow(reader, after, limit=50)
                 seen.extend(page["events"])
                 after = page["next"]
                 if not page["events"]:
+                    if finished:
+                        return
                     time.sleep(0.01)
         finally:
             connection.close()
@@ -311,10 +315,13 @@ def test_a_follower_sees_every_event_once_though_commits_come_out_of_order(
             connection.close()
 
     consumer = in_thread(consume)
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        list(pool.map(write, range(WRITERS)))
-    late_add.result(timeout=60)
-    done.set()
+    try:
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            list(pool.map(write, range(WRITERS)))
+        late_add.result(timeout=60)
+    finally:
+        paused.release()
+        done.set()
     consumer.result(timeout=120)
 
     ids = [event["id"] for event in seen]

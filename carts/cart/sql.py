@@ -33,9 +33,10 @@ inside the write's transaction.
 """
 
 # The cart's row, locked until the end of the transaction, and its id noted
-# in a transaction-local setting; nothing when the user or their cart row does
-# not exist yet.
+# in a transaction-local setting; none noted (not an earlier write's of the
+# same transaction) when the user or their cart row does not exist yet.
 LOCK_CART = """
+    SELECT set_config('carts.locked_cart', '', true);
     SELECT set_config('carts.locked_cart', user_id::text, true) FROM carts_cart
     WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
     FOR UPDATE
@@ -47,8 +48,9 @@ LOCK_CART = """
 # opposite order to every other writer (a deadlock) and count its items
 # unlocked. The write is then refused, and the service writes again in a
 # transaction of its own. {owner}: the changed rows' cart id.
-_LOCKED = """
-    AND {owner} = NULLIF(current_setting('carts.locked_cart', true), '')::bigint
+_LOCKED_CART = "NULLIF(current_setting('carts.locked_cart', true), '')::bigint"
+_LOCKED = f"""
+    AND {{owner}} = {_LOCKED_CART}
 """
 
 
@@ -71,13 +73,22 @@ _NOT_HELD = """
                       AND h.expires_at > %(now)s)
 """
 
-# Whether the user's cart has a live hold: a refused write's explanation.
-_HELD = """
-    EXISTS (SELECT 1 FROM carts_checkout h JOIN carts_user hu ON hu.id = h.user_id
-            WHERE hu.username = %(username)s AND h.state = 'held'
-              AND h.expires_at > %(now)s)
+# Whether the user's cart has a live hold: SQLite's check before a write.
+HELD_SQL = """
+    SELECT EXISTS (SELECT 1 FROM carts_checkout h
+                   JOIN carts_user hu ON hu.id = h.user_id
+                   WHERE hu.username = %(username)s AND h.state = 'held'
+                     AND h.expires_at > %(now)s)
 """
-HELD_SQL = f"SELECT {_HELD}"
+# The same of the cart LOCK_CART locked (none: false), with no lookup of the
+# user: the one-round-trip statements' explanation of a refused write.
+# PostgreSQL plans those statements on every call, and each subquery adds to
+# the plan's cost.
+_LOCKED_HELD = f"""
+    EXISTS (SELECT 1 FROM carts_checkout h
+            WHERE h.user_id = {_LOCKED_CART}
+              AND h.state = 'held' AND h.expires_at > %(now)s)
+"""
 
 
 # The cart's version as If-Match names it: {version}, the shown version;
@@ -273,9 +284,9 @@ def _one_round_trip(
       COALESCE(
         bump.version,
         (SELECT {shown_version("k")} FROM carts_cart k
-         JOIN carts_user u ON u.id = k.user_id WHERE u.username = %(username)s),
+         WHERE k.user_id = {_LOCKED_CART}),
         0),
-      CASE WHEN first.user_id IS NULL THEN {_HELD} ELSE false END,
+      CASE WHEN first.user_id IS NULL THEN {_LOCKED_HELD} ELSE false END,
       first.*
     FROM (SELECT 1) AS one
     LEFT JOIN (SELECT * FROM change LIMIT 1) AS first ON true
