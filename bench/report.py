@@ -5,6 +5,7 @@ memory, the hot line."""
 
 from statistics import median
 
+from events import events_lines
 from testbed import machine
 from workloads import CHECKOUT_USERS, FRESH_USERS, LAYERED_WORKLOAD, LAYERS
 
@@ -118,6 +119,7 @@ def render(report: dict) -> str:
         *layers_table(pairs),
         *first_add_table(pairs),
         *checkout_table(pairs),
+        *events_lines(report.get("events")),
         *baseline_table(cells),
         "## CPU and memory during the measured window",
         "",

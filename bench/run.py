@@ -22,6 +22,7 @@ from pathlib import Path
 
 import baseline
 import testbed
+from events import events_cell
 from measurement import Load, ensure_wrk, rss_mib, run_cell
 from report import render
 from servers import (
@@ -105,6 +106,12 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=1,
         help="run the whole matrix this many times, interleaved",
+    )
+    parser.add_argument(
+        "--events",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the events cell: webhook deliveries per second (bench/events.py)",
     )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args()
@@ -231,7 +238,10 @@ def main() -> None:
             server.name: (server.rss_first, rss_mib(server.workers()))
             for server in every_server
         }
+    # Alone, after the servers stopped.
+    events = events_cell(env, connection) if args.events else None
     report = {
+        "events": events,
         "started": started,
         "finished": datetime.now(UTC),
         "load": (load_before, os.getloadavg()),

@@ -122,6 +122,10 @@ class Cart(models.Model):
     # generation and version together (carts.cart.sql.shown_version). 0 for
     # rows created before it and by SQL that names no generation.
     generation = models.PositiveIntegerField(default=new_generation, db_default=0)
+    # The feed position of the cart's last event (CartEvent.position): the
+    # next one's is at least this, so a cart's events keep their order in the
+    # feed even when a later change's transaction began first.
+    event_position = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField("last change", default=timezone.now)
     # A guest's cart after a merge: its lines went to `merged_into`'s cart.
     merged_into = models.ForeignKey(
@@ -236,11 +240,11 @@ class CartEvent(models.Model):
     Not a foreign key to the user: a purged guest's events outlive it."""
 
     id = models.BigAutoField(primary_key=True)
-    # The writing transaction's id (pg_current_xact_id; 0 on SQLite, whose
-    # writers commit one at a time in id order): the feed's order is
-    # (transaction_id, id), read only below the oldest running transaction,
-    # so no event can appear behind a cursor (carts.events.feed).
-    transaction_id = models.BigIntegerField()
+    # Where the feed puts it (carts.events.feed): the writing transaction's
+    # id (pg_current_xact_id), or the cart's previous event's position if
+    # higher (Cart.event_position), then `id`; 0 on SQLite, whose writers
+    # commit one at a time in id order.
+    position = models.BigIntegerField()
     user_pk = models.BigIntegerField()
     # The API's user id at the time of the change.
     username = models.CharField(max_length=150)
@@ -252,7 +256,7 @@ class CartEvent(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["transaction_id", "id"], name="cart_event_feed_order"),
+            models.Index(fields=["position", "id"], name="cart_event_feed_order"),
             # purge_carts deletes events by age.
             models.Index(fields=["occurred_at"], name="cart_event_occurred_at"),
         ]

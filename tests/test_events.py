@@ -36,7 +36,7 @@ CHANGES = 100
 def events_of(username: str) -> list[tuple[str, int, dict]]:
     return list(
         CartEvent.objects.filter(username=username)
-        .order_by("transaction_id", "id")
+        .order_by("position", "id")
         .values_list("type", "cart_version", "data")
     )
 
@@ -137,7 +137,7 @@ def test_expiry_and_an_expired_hold_record_events_and_old_events_go(alice, setti
         updated_at=timezone.now() - timedelta(days=31)
     )
     old = CartEvent.objects.create(
-        transaction_id=1,
+        position=1,
         user_pk=0,
         username="long-gone",
         type="cart.cleared",
@@ -337,3 +337,30 @@ def test_a_follower_sees_every_event_once_though_commits_come_out_of_order(
     assert len(versions) == WRITERS + 1
     for user_versions in versions.values():
         assert_consecutive(user_versions)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_whose_transaction_began_first_still_follows_in_the_feed(
+    alice, staff, pause, in_thread
+):
+    # The later change's transaction takes its id first (storing its
+    # Idempotency-Key), then waits while an earlier change commits.
+    paused = pause("carts_idempotencyrecord", "INSERT", None)
+    keyed = in_thread(
+        lambda: token_client(alice).post(
+            "/cart/alice",
+            {"product_id": MUG},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="later-change",
+        )
+    )
+    wait_until(paused.paused, "the keyed add is paused after storing its key")
+    add(alice, "alice", LOAFERS)
+    paused.release()
+    assert keyed.result(timeout=60).status_code == 201
+
+    page = follow(staff)
+    products = [event["data"]["product_id"] for event in page["events"]]
+    versions = [event["cart_version"] for event in page["events"]]
+    assert products == [LOAFERS, MUG]
+    assert_consecutive(versions)

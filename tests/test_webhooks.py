@@ -86,7 +86,7 @@ def write_events(carts: int, per_cart: int, *, first_version: int = 1) -> list[i
         cursor.execute(
             """
             INSERT INTO carts_cartevent
-              (transaction_id, user_pk, username, type, cart_version, occurred_at,
+              (position, user_pk, username, type, cart_version, occurred_at,
                data)
             SELECT pg_current_xact_id()::text::bigint, cart, 'shopper-' || cart,
               'cart.item_added', version, now(),

@@ -4,7 +4,7 @@
    touches the cart's items, and a change of several carts locks them in the
    order of their ids. So the writers of one cart run one after another (the
    item limit is exact) and no two writers wait for each other in a circle.
-2. Record every change, in its transaction: sql.BUMP gives the cart a new
+2. Record every change, in its transaction: sql.bump gives the cart a new
    version (what its ETag names) and the time of its last change (what
    expiry reads), sql.append_event writes its event to the outbox (what the
    feed and webhooks read: carts.events). Whatever else every change must

@@ -7,7 +7,7 @@ Plain strings with no Django import, so that the benchmark's floor
 API's user id: the column it is stored in.
 
 Every write to a cart is three steps (carts/cart/aggregate.py): lock the cart's
-row (carts_cart), make the change, and record it (BUMP, the version bump,
+row (carts_cart), make the change, and record it (`bump`, the version bump,
 and append_event, its event in the outbox) if the change touched an item. On
 PostgreSQL the three go to the server as ONE query string, hence in one round
 trip and, as the statements of one simple query, in one transaction
@@ -118,7 +118,7 @@ def _candidate_item(if_match: str) -> str:
     """
 
 
-# user_id first: BUMP reads it; the rest is the item as answered.
+# user_id first: the bump reads it; the rest is the item as answered.
 _RETURNING_ITEM = """
     RETURNING user_id, quantity, created_at = updated_at,
       (SELECT name FROM carts_product WHERE carts_product.id = product_id),
@@ -187,37 +187,48 @@ SET_ITEM = _set_item()
 REMOVE_ITEM = _remove_item()
 CLEAR_ITEMS = _clear_items()
 
+
 # What every change of a cart records, in the change's transaction, two
 # statements every writer runs (the one-round-trip writes in their CTE list,
 # the others through carts.cart.aggregate.carts_record_change):
-# 1. BUMP: a new version (what its ETag names) and the time of its last
-#    change (what expiry reads). {owners}: which carts, "= <expression>" or
-#    "IN (<ids>)".
+# 1. bump: a new version (what its ETag names), the time of its last change
+#    (what expiry reads) and its event's feed position. {owners}: which
+#    carts, "= <expression>" or "IN (<ids>)".
 # 2. append_event: one event per changed cart in the outbox (carts_cartevent,
 #    carts.models.CartEvent) with the version the change produced, so that a
 #    committed change always has its event and a rolled-back one none.
-BUMP = f"""
-    UPDATE carts_cart SET version = version + 1, updated_at = %(now)s
+def bump(vendor: str) -> str:
+    return f"""
+    UPDATE carts_cart SET version = version + 1, updated_at = %(now)s,
+      event_position = {_EVENT_POSITION[vendor]}
     WHERE user_id {{owners}}
-    RETURNING user_id, {shown_version("carts_cart")} AS version
+    RETURNING user_id, {shown_version("carts_cart")} AS version, event_position
 """
 
-# The writing transaction's id orders the feed (carts.events.feed); SQLite's
-# writers commit one at a time, so the events' ids order it there.
-_TRANSACTION_ID = {"postgresql": "pg_current_xact_id()::text::bigint", "sqlite": "0"}
+
+# The feed's position of a change's event (carts.events.feed): the writing
+# transaction's id, or the cart's previous event's position if that is
+# higher, which happens when this transaction began (took its id) before
+# the previous change of the cart committed: a cart's events never go
+# backwards in the feed. SQLite's writers commit one at a time, in the order
+# of the events' ids: 0.
+_EVENT_POSITION = {
+    "postgresql": "GREATEST(event_position, pg_current_xact_id()::text::bigint)",
+    "sqlite": "event_position",
+}
 
 
 def append_event(vendor: str, *, bumped: str, event: str, data: str) -> str:
     """The outbox's INSERT for the carts `bumped` names: a table expression of
-    (user_id, version) after BUMP, the CTE `bump` or a read of the carts.
-    `event`, `data`: SQL expressions of the event's type and JSON data. The
-    user id comes from carts_user, not from the request's parameter: a
-    parameter longer than the column would fail the statement, even when it
-    writes no row."""
+    (user_id, version, event_position) after the bump, the CTE `bump` or a
+    read of the carts. `event`, `data`: SQL expressions of the event's type
+    and JSON data. The user id comes from carts_user, not from the request's
+    parameter: a parameter longer than the column would fail the statement,
+    even when it writes no row."""
     return f"""
     INSERT INTO carts_cartevent
-      (transaction_id, user_pk, username, type, cart_version, occurred_at, data)
-    SELECT {_TRANSACTION_ID[vendor]}, b.user_id, u.username, {event}, b.version,
+      (position, user_pk, username, type, cart_version, occurred_at, data)
+    SELECT b.event_position, b.user_id, u.username, {event}, b.version,
       %(now)s, {data}
     FROM {bumped} b JOIN carts_user u ON u.id = b.user_id
     """
@@ -227,11 +238,12 @@ def record_change(vendor: str, owners: str) -> list[str]:
     """The statements that record a change of the carts `owners` names, for
     a writer outside the one-round-trip writes: the event's type and data
     are the parameters %(event)s and %(data)s (JSON text)."""
-    bumped = f"""(SELECT user_id, {shown_version("carts_cart")} AS version
+    bumped = f"""(SELECT user_id, {shown_version("carts_cart")} AS version,
+                   event_position
                  FROM carts_cart WHERE user_id {owners})"""
     data = "%(data)s::jsonb" if vendor == "postgresql" else "%(data)s"
     return [
-        BUMP.format(owners=owners),
+        bump(vendor).format(owners=owners),
         append_event(vendor, bumped=bumped, event="%(event)s", data=data),
     ]
 
@@ -275,11 +287,13 @@ def _one_round_trip(
     change's rows (`change`).
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
-    bump = BUMP.format(owners="= (SELECT user_id FROM change LIMIT 1)")
+    bump_cart = bump("postgresql").format(
+        owners="= (SELECT user_id FROM change LIMIT 1)"
+    )
     append = append_event("postgresql", bumped="bump", event=f"'{event}'", data=data)
     ensure = f"{ENSURE_CART};" if creates else ""
     return f"""{ensure}{LOCK_CART};
-    WITH change AS ({change}), bump AS ({bump}), event AS ({append})
+    WITH change AS ({change}), bump AS ({bump_cart}), event AS ({append})
     SELECT
       COALESCE(
         bump.version,

@@ -4,11 +4,13 @@ total order, to a reader that follows the cursor.
 Events are numbered (`id`) when written, but transactions commit in another
 order than they write: a reader asking for `id > 41` may see 42 before 41's
 transaction commits, and then never see 41. So the order is the writing
-transaction's id first (`transaction_id`, PostgreSQL's pg_current_xact_id),
-then `id`, and a page holds only events whose transaction is below the
+transaction's id first (`position`: PostgreSQL's pg_current_xact_id, or the
+cart's previous event's position if higher, so that a cart's events keep their
+order), then `id`, and a page holds only events whose position is below the
 oldest transaction still running when the page is read
 (pg_snapshot_xmin(pg_current_snapshot())): every transaction below it has
-ended, so no event can appear behind the cursor later. The cost: an event
+ended, and a running one writes no position below its own id, so no event
+can appear behind the cursor later. The cost: an event
 waits in the outbox until every transaction older than its own has ended
 (a long transaction, anywhere in the database, delays the feed; the
 database's idle_in_transaction_session_timeout and statement timeouts bound
@@ -70,22 +72,22 @@ def event_json(event: CartEvent) -> dict[str, Any]:
 
 
 def cursor_of(event: CartEvent) -> str:
-    return f"{event.transaction_id}-{event.id}"
+    return f"{event.position}-{event.id}"
 
 
-# What `cursor_of` writes: a transaction id and an event id.
+# What `cursor_of` writes: an event's position and id.
 CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}$"
 
 
 def parse_cursor(cursor: str | None) -> tuple[int, int]:
-    """(transaction id, event id) after which a page starts; (0, 0) for none
+    """(position, event id) after which a page starts; (0, 0) for none
     (the oldest event kept). InvalidCursor for anything else."""
     if cursor is None:
         return (0, 0)
     if not re.fullmatch(CURSOR_PATTERN, cursor):
         raise InvalidCursor(cursor=cursor)
-    transaction_id, event_id = cursor.split("-")
-    return (int(transaction_id), int(event_id))
+    position, event_id = cursor.split("-")
+    return (int(position), int(event_id))
 
 
 def events_page(*, after: str | None = None, limit: int, wait: float = 0) -> EventPage:
@@ -165,12 +167,11 @@ def _every_second(deadline: float) -> bool:
 
 
 def _page(position: tuple[int, int], after: str | None, limit: int) -> EventPage:
-    transaction_id, event_id = position
+    after_position, after_id = position
     events: QuerySet[CartEvent] = CartEvent.objects.filter(
-        Q(transaction_id__gt=transaction_id)
-        | Q(transaction_id=transaction_id, id__gt=event_id)
+        Q(position__gt=after_position) | Q(position=after_position, id__gt=after_id)
     )
     if connection.vendor == "postgresql":
-        events = events.filter(transaction_id__lt=_SETTLED)
-    found = list(events.order_by("transaction_id", "id")[:limit])
+        events = events.filter(position__lt=_SETTLED)
+    found = list(events.order_by("position", "id")[:limit])
     return EventPage(found, cursor_of(found[-1]) if found else after or "0-0")

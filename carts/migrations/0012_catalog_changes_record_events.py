@@ -30,13 +30,14 @@ BEGIN
                     WHERE product_id IN (SELECT jsonb_array_elements_text(noted)))
   ORDER BY user_id FOR UPDATE;
   WITH bump AS (
-    UPDATE carts_cart SET version = version + 1
+    UPDATE carts_cart SET version = version + 1,
+      event_position = GREATEST(event_position, pg_current_xact_id()::text::bigint)
     WHERE user_id IN (SELECT user_id FROM carts_cartitem
                       WHERE product_id IN (SELECT jsonb_array_elements_text(noted)))
-    RETURNING user_id, generation * 4294967296 + version AS version)
+    RETURNING user_id, generation * 4294967296 + version AS version, event_position)
   INSERT INTO carts_cartevent
-    (transaction_id, user_pk, username, type, cart_version, occurred_at, data)
-  SELECT pg_current_xact_id()::text::bigint, b.user_id, u.username,
+    (position, user_pk, username, type, cart_version, occurred_at, data)
+  SELECT b.event_position, b.user_id, u.username,
     'cart.catalog_changed', b.version, now(),
     jsonb_build_object('product_ids',
       (SELECT jsonb_agg(c.product_id ORDER BY c.product_id) FROM carts_cartitem c
@@ -61,7 +62,7 @@ BEGIN
   UPDATE carts_cart SET version = version + 1
   WHERE user_id IN (SELECT user_id FROM carts_cartitem WHERE product_id = NEW.id);
   INSERT INTO carts_cartevent
-    (transaction_id, user_pk, username, type, cart_version, occurred_at, data)
+    (position, user_pk, username, type, cart_version, occurred_at, data)
   SELECT 0, k.user_id, u.username, 'cart.catalog_changed',
     k.generation * 4294967296 + k.version,
     strftime('%Y-%m-%d %H:%M:%f', 'now'), json_object('product_ids', json_array(NEW.id))
