@@ -16,8 +16,10 @@ waits in the outbox until every transaction older than its own has ended
 database's idle_in_transaction_session_timeout and statement timeouts bound
 it). SQLite's writers commit one at a time, in the order of the ids.
 
-Long polling (`wait`) listens on EVENTS_CHANNEL, which the outbox's trigger
-notifies at commit (migration carts 0013), on a connection of its own.
+Long polling (`wait`) listens on EVENTS_CHANNEL on a connection of its own,
+registered as a waiter: the outbox's trigger notifies at commit only while
+one is registered (migration carts 0015), and a waiter reads again at least
+every few seconds besides.
 """
 
 import re
@@ -46,6 +48,9 @@ MAX_WAIT = 30
 # the others answer at once (API.md: `wait` is a wish, not a promise).
 MAX_WAITERS = 2
 _waiters = threading.BoundedSemaphore(MAX_WAITERS)
+# A change that committed while its waiter was registering notified nobody
+# (migration carts 0015): the longest a waiter goes without reading again.
+_UNHEARD = 5.0
 # How soon to look again after a notification whose event is not settled yet.
 _SETTLING = 0.05
 
@@ -131,6 +136,14 @@ def _listening() -> Iterator[Callable[[float], bool]]:
         listener.autocommit = True
         with listener.cursor() as cursor:
             cursor.execute(f"LISTEN {EVENTS_CHANNEL}")
+            # Changes notify only while a waiter is registered (migration
+            # carts 0015); a waiter that crashed left its row: gone now.
+            cursor.execute(
+                "DELETE FROM carts_feed_waiter"
+                " WHERE pid NOT IN (SELECT pid FROM pg_stat_activity);"
+                " INSERT INTO carts_feed_waiter VALUES (pg_backend_pid())"
+                " ON CONFLICT DO NOTHING"
+            )
 
         # An event may have committed while an older transaction still runs:
         # its page stays empty until that one ends, which notifies nobody.
@@ -144,7 +157,7 @@ def _listening() -> Iterator[Callable[[float], bool]]:
                 settling = _SETTLING
             elif settling is not None:
                 settling = min(settling * 2, 1.0)
-            timeout = deadline - time.monotonic()
+            timeout = min(deadline - time.monotonic(), _UNHEARD)
             if settling is not None:
                 timeout = min(timeout, settling)
             if timeout <= 0:
@@ -154,6 +167,8 @@ def _listening() -> Iterator[Callable[[float], bool]]:
             return time.monotonic() < deadline
 
         yield notified
+        with listener.cursor() as cursor:
+            cursor.execute("DELETE FROM carts_feed_waiter WHERE pid = pg_backend_pid()")
     finally:
         listener.close()
 
