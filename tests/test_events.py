@@ -60,7 +60,7 @@ def follow(client: APIClient, after: str | None = None, **query) -> dict:
 # Transactional: a catalog edit's carts change at its commit.
 @pytest.mark.django_db(transaction=True)
 def test_every_change_of_a_cart_records_one_event_with_the_version_it_made(
-    alice, staff, make_client, admin_client
+    alice, admin_client
 ):
     add(alice, "alice", LOAFERS, 2)
     add(alice, "alice", LOAFERS, 1)

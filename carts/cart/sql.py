@@ -36,10 +36,11 @@ inside the write's transaction.
 # in a transaction-local setting; none noted (not an earlier write's of the
 # same transaction) when the user or their cart row does not exist yet.
 LOCK_CART = """
-    SELECT set_config('carts.locked_cart', '', true);
-    SELECT set_config('carts.locked_cart', user_id::text, true) FROM carts_cart
-    WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
-    FOR UPDATE
+    SELECT set_config('carts.locked_cart', COALESCE(
+      (SELECT user_id::text FROM carts_cart
+       WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+       FOR UPDATE),
+      ''), true)
 """
 
 # PostgreSQL's changes touch only the cart LOCK_CART locked: a cart created
