@@ -10,7 +10,7 @@ from ...stack.stack import compose, connected, port, record, wait_healthy
 from ...stack_ha.test_failover import AddLoad, cart_lines, catalog
 
 WORKER = "citus-worker3"
-REBALANCED_WITHIN = 240.0  # seconds; 8 shards of 5 tables, nearly empty
+REBALANCED_WITHIN = 240.0  # seconds; 4 shards of 5 tables, nearly empty
 
 
 def placements_on(worker_port: int) -> int:
