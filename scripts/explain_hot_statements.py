@@ -50,6 +50,7 @@ PARAMS: dict[str, Any] = {
     "now": timezone.now(),
     **Limits().sql_params(),
     "key": "example-token-key-of-40-characters-xxxx",
+    "if_match": None,
 }
 
 
@@ -74,6 +75,10 @@ def main() -> None:
     call_command("loaddata", "catalog", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(SEED)
+        cursor.execute(
+            "SELECT id FROM carts_user WHERE username = %(username)s", PARAMS
+        )
+        PARAMS["user_pk"] = cursor.fetchone()[0]
         for title, texts in HOT.items():
             print(f"-- {title}")
             for text in texts:

@@ -13,6 +13,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
+from ..cart.owners import owner_pk_met
 from ..models import User
 from .powers import MAY_ACT_ON_ANY_CART_SQL, remember
 from .token_cache import auth_cache, invalidate_auth_caches
@@ -74,6 +75,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
         # No field names: the row holds every concrete field, in order.
         user = User.from_db(connection.alias, None, row[:-1])  # type: ignore[arg-type]
         remember(user, row[-1])
+        # The cart statements take the owner's pk: the caller's own cart's is
+        # known now, without a lookup (carts.cart.owners).
+        owner_pk_met(user.username, user.pk)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, Token(key=key, user=user)

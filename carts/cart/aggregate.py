@@ -128,6 +128,9 @@ class Change(NamedTuple):
 
     version: int  # the cart's, after the write (0: no cart row)
     row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
+    # False when the pk was not the user id's (a stale pk: look it up
+    # again), or, on PostgreSQL, when the user has no cart row yet.
+    locked: bool = True
     held: bool = False  # a live checkout hold refused the change
 
     @property
@@ -158,12 +161,15 @@ def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
                 write.postgresql_sql,
                 params | {"if_match": None if if_match is None else list(if_match)},
             )
-            version, held, *row = cursor.fetchone()
-            return Change(version, tuple(row) if row[0] is not None else None, held)
+            version, locked, held, *row = cursor.fetchone()
+            changed = row[0] is not None
+            return Change(version, tuple(row) if changed else None, locked, held)
         with transaction.atomic():
             cursor.execute(sql.CART_VERSION_SQL, params)
             found = cursor.fetchone()
-            version = found[0] if found else 0
+            if found is None:
+                return Change(0, None, locked=False)
+            version = found[0]
             cursor.execute(sql.HELD_SQL, params)
             if cursor.fetchone()[0]:
                 return Change(version, None, held=True)

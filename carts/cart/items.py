@@ -9,10 +9,12 @@ lock, so no update is lost, no second item appears, and both limits are
 checked against what is committed. The ORM cannot say "insert or increment,
 with a condition", so the statements are raw SQL, parameterised.
 
-The hot path assumes the cart exists. Only when a write is refused does one
-more query say why; a user or cart row that does not exist yet is then created
-(when allowed) in a transaction with the write itself, so a refused write
-creates nothing.
+The hot path assumes the cart exists and its owner's pk is known
+(carts.cart.owners). The first write to a new id creates its user and cart
+row in one round trip before it, when the write can succeed on an empty cart.
+Only when a write is refused does one more query say why; a user or cart row
+that does not exist yet is then created (when allowed) in a transaction with
+the write itself, so a refused write creates nothing.
 """
 
 from dataclasses import dataclass
@@ -35,7 +37,13 @@ from ..domain.errors import (
 )
 from . import sql
 from .aggregate import Change, Versions, Write, one_write
-from .owners import NewOwner, owner_cart_ensure
+from .owners import (
+    NewOwner,
+    owner_cart_ensure,
+    owner_pk,
+    owner_pk_again,
+    owner_pk_for_write,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +145,9 @@ def cart_item_remove(
     """Remove one item and return the cart's new version; ItemNotFound if the
     product is not in the cart (UserNotFound for an unknown user, unless carts
     exist for any id)."""
-    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
+    change = _write(
+        _REMOVE, user_id, owner_pk(user_id), if_match, product_id=product_id
+    )
     if change.changed:
         return change.version
     if (
@@ -166,7 +176,9 @@ def cart_item_set_or_remove(
             new_owner=new_owner,
             if_match=if_match,
         )
-    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
+    change = _write(
+        _REMOVE, user_id, owner_pk(user_id), if_match, product_id=product_id
+    )
     if change.changed:
         return change.version
     # Removing an item that is not there is a no-op, for any id and product.
@@ -186,7 +198,14 @@ def cart_clear(*, user_id: str, user_known: bool, if_match: Versions = None) -> 
     """Empty the cart, idempotent; the cart's version after. `user_known`
     (the caller's own cart) saves the existence check when there was nothing
     to delete."""
-    change = _write(_CLEAR, user_id, if_match, product_id=None)
+    change = _write(
+        _CLEAR,
+        user_id,
+        owner_pk(user_id),
+        if_match,
+        pk_known=user_known,
+        product_id=None,
+    )
     if change.changed:
         return change.version
     if (
@@ -206,10 +225,11 @@ def _write_item(
     new_owner: NewOwner | None,
     if_match: Versions,
 ) -> ItemWrite:
-    def write() -> Change:
+    def write(user_pk: int | None) -> Change:
         return _write(
             statements.write,
             user_id,
+            user_pk,
             if_match,
             product_id=product_id,
             quantity=quantity,
@@ -219,7 +239,14 @@ def _write_item(
         facts = _diagnose(user_id, product_id)
         return _refusal(facts, quantity, adds=statements.adds)
 
-    change = write()
+    change = write(
+        owner_pk_for_write(
+            user_id=user_id,
+            new_owner=new_owner,
+            product_id=product_id,
+            may_create=if_match is None or 0 in if_match,
+        )
+    )
     if not change.changed:
         if error := refusal():
             raise error
@@ -227,8 +254,7 @@ def _write_item(
         # missing and write again, in one transaction, so that a refused write
         # leaves nothing behind. A new cart is at version 0, as no cart is.
         with transaction.atomic():
-            owner_cart_ensure(user_id=user_id, new_owner=new_owner)
-            change = write()
+            change = write(owner_cart_ensure(user_id=user_id, new_owner=new_owner))
             if not change.changed:
                 raise refusal() or ItemLimitExceeded(limit=rules.limits().max_items)
     assert change.row is not None  # changed
@@ -237,15 +263,45 @@ def _write_item(
     return ItemWrite(item, bool(created), change.version)
 
 
-def _write(write: Write, user_id: str, if_match: Versions, **params: Any) -> Change:
-    """One write of the user's cart; CartInCheckout when a live checkout hold
+def _write(
+    write: Write,
+    user_id: str,
+    user_pk: int | None,
+    if_match: Versions,
+    *,
+    pk_known: bool = False,
+    **params: Any,
+) -> Change:
+    """One write of the cart of the user `user_id`, whose pk is `user_pk`
+    (None: no such user, nothing written; `pk_known`: the caller's own, just
+    authenticated, so not stale); CartInCheckout when a live checkout hold
     kept it from running, PreconditionFailed when `if_match` did."""
-    change = one_write(write, if_match=if_match, username=user_id, **params)
+    change = _write_once(write, user_id, user_pk, if_match, params)
+    if (
+        not change.locked
+        and not pk_known
+        and (found := owner_pk_again(user_id, user_pk))
+    ):
+        change = _write_once(write, user_id, found, if_match, params)
     if change.held:
         raise CartInCheckout(user_id=user_id)
     if not change.changed:
         _check_precondition(user_id, change.version, if_match)
     return change
+
+
+def _write_once(
+    write: Write,
+    user_id: str,
+    user_pk: int | None,
+    if_match: Versions,
+    params: dict[str, Any],
+) -> Change:
+    if user_pk is None:
+        return Change(0, None, locked=False)
+    return one_write(
+        write, if_match=if_match, username=user_id, user_pk=user_pk, **params
+    )
 
 
 def _check_precondition(user_id: str, version: int, if_match: Versions) -> None:

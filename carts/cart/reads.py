@@ -2,6 +2,7 @@
 out."""
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from ..domain.errors import UserNotFound
 from ..models import Product
 from . import sql
 from .aggregate import sql_now
+from .owners import owner_pk, owner_pk_again
 
 
 def cart_get(*, user_id: str) -> CartContents:
@@ -20,9 +22,7 @@ def cart_get(*, user_id: str) -> CartContents:
     one query (user LEFT JOIN cart, items and hold). An unknown user's cart
     is empty (version 0), or UserNotFound when carts do not exist for any id
     (CART_AUTO_CREATE_USERS off)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql.CART_SQL, {"username": user_id, "now": sql_now()})
-        rows = cursor.fetchall()
+    rows = _read(sql.CART_SQL, user_id, now=sql_now())
     if not rows:
         if not settings.CART_AUTO_CREATE_USERS:
             raise UserNotFound(user_id=user_id)
@@ -56,15 +56,30 @@ def cart_version(*, user_id: str) -> int:
     """The cart's version alone, for a GET that may be answered 304: what
     cart_get would say, without reading the items (0 for an unknown user,
     UserNotFound when carts do not exist for any id)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql.CART_VERSION_SQL, {"username": user_id})
-        row = cursor.fetchone()
-    if row is None:
+    rows = _read(sql.CART_VERSION_SQL, user_id)
+    if not rows:
         if not settings.CART_AUTO_CREATE_USERS:
             raise UserNotFound(user_id=user_id)
         return 0
-    version: int = row[0]
+    version: int = rows[0][0]
     return version
+
+
+def _read(statement: str, user_id: str, **params: Any) -> list[tuple[Any, ...]]:
+    """The rows of a statement on the cart of `user_id`: none for an
+    unknown user (carts/cart/owners.py: a remembered pk gone stale is
+    looked up again)."""
+    user_pk = owner_pk(user_id)
+    while user_pk is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                statement, {"username": user_id, "user_pk": user_pk, **params}
+            )
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+        if rows:
+            return rows
+        user_pk = owner_pk_again(user_id, user_pk)
+    return []
 
 
 def product_list() -> list[Product]:

@@ -4,7 +4,12 @@
 
 Plain strings with no Django import, so that the benchmark's floor
 (bench/floor.py) runs exactly the text the service runs. `%(username)s` is the
-API's user id: the column it is stored in.
+API's user id: the column it is stored in. `%(user_pk)s` is that user's pk
+(carts.cart.owners remembers it): the statements find a cart by the pk, the
+column every cart table is keyed by (so that a sharded database routes each
+statement to one shard: docs/scaling.md), and act only where the pk's user
+still has that user id, so a remembered pk that went stale (a renamed user, a
+purged guest whose id came back) finds nothing instead of another cart.
 
 Every write to a cart is three steps (carts/cart/aggregate.py): lock the cart's
 row (carts_cart), make the change, and record it (`bump`, the version bump,
@@ -34,12 +39,12 @@ inside the write's transaction.
 
 # The cart's row, locked until the end of the transaction, and its id noted
 # in a transaction-local setting; none noted (not an earlier write's of the
-# same transaction) when the user or their cart row does not exist yet.
+# same transaction) when the pk's user is not `username` or has no cart row.
 LOCK_CART = """
     SELECT set_config('carts.locked_cart', COALESCE(
-      (SELECT user_id::text FROM carts_cart
-       WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
-       FOR UPDATE),
+      (SELECT k.user_id::text FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
+       WHERE k.user_id = %(user_pk)s AND u.username = %(username)s
+       FOR UPDATE OF k),
       ''), true)
 """
 
@@ -77,8 +82,7 @@ _NOT_HELD = """
 # Whether the user's cart has a live hold: SQLite's check before a write.
 HELD_SQL = """
     SELECT EXISTS (SELECT 1 FROM carts_checkout h
-                   JOIN carts_user hu ON hu.id = h.user_id
-                   WHERE hu.username = %(username)s AND h.state = 'held'
+                   WHERE h.user_id = %(user_pk)s AND h.state = 'held'
                      AND h.expires_at > %(now)s)
 """
 # The same of the cart LOCK_CART locked (none: false), with no lookup of the
@@ -103,11 +107,13 @@ _IF_MATCH = """
 def _candidate_item(if_match: str) -> str:
     """The row to insert exists only if the user's cart exists and is not a
     merged guest's, the product exists and is active, and the item either
-    exists already or still fits under the item limit."""
+    exists already or still fits under the item limit. (PostgreSQL's guard
+    admits only the cart LOCK_CART locked, whose user it checked; SQLite's
+    writer checks it first.)"""
     return f"""
     SELECT k.user_id, p.id, %(quantity)s, p.price, %(now)s, %(now)s
-    FROM carts_user u JOIN carts_cart k ON k.user_id = u.id, carts_product p
-    WHERE u.username = %(username)s AND k.merged_at IS NULL
+    FROM carts_cart k, carts_product p
+    WHERE k.user_id = %(user_pk)s AND k.merged_at IS NULL
       AND p.id = %(product_id)s AND p.active
       AND (
         EXISTS (SELECT 1 FROM carts_cartitem c
@@ -166,8 +172,7 @@ _ITEMS_CART_VERSION = f"""(SELECT {shown_version("carts_cart")} FROM carts_cart
 def _remove_item(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
-    WHERE product_id = %(product_id)s
-      AND user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+    WHERE product_id = %(product_id)s AND user_id = %(user_pk)s
       {if_match}
     RETURNING user_id
     """
@@ -176,7 +181,7 @@ def _remove_item(if_match: str = "") -> str:
 def _clear_items(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
-    WHERE user_id = (SELECT id FROM carts_user WHERE username = %(username)s)
+    WHERE user_id = %(user_pk)s
       {if_match}
     RETURNING user_id, product_id
     """
@@ -249,51 +254,64 @@ def record_change(vendor: str, owners: str) -> list[str]:
     ]
 
 
-# The cart's shown version; no row for an unknown user, 0 for a user with no
-# cart row yet. The whole question of a GET with If-None-Match that matches.
+# The cart's shown version; no row for an unknown user (or a pk that is not
+# the user's), 0 for a user with no cart row yet. The whole question of a GET
+# with If-None-Match that matches.
 CART_VERSION_SQL = f"""
     SELECT {shown_version("k")}
-    FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = u.id
-    WHERE u.username = %(username)s
+    FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = %(user_pk)s
+    WHERE u.id = %(user_pk)s AND u.username = %(username)s
 """
 
 
-# An add or set to an existing user whose cart has no row yet (every staff
-# write to a new shopper, every Online Boutique session's first AddItem)
-# creates the row first, in the same round trip, with a new generation
-# (carts.models.new_generation's range). Only when the write can succeed on
-# an empty cart: the product is sold and If-Match accepts version 0; a write
-# refused for another reason leaves an empty row at version 0, which shows
-# what no row shows. A cart created meanwhile wins (DO NOTHING).
-ENSURE_CART = """
+# The first write to a user id the service has not seen (every Online
+# Boutique session's first AddItem, a staff write to a new shopper): its
+# user, created if missing (`%(password)s` unusable, `%(is_guest)s`), and
+# its cart row (`%(generation)s`, carts.models.new_generation), then its pk,
+# in one round trip on PostgreSQL. Both created only when `%(may_create)s`
+# (the caller may create users, If-Match accepts version 0) and the product
+# is sold: when the write can succeed on an empty cart. A user or cart
+# created meanwhile wins (DO NOTHING), and the last statement, with a
+# snapshot of its own, still finds it.
+_SOLD_TO_AN_EMPTY_CART = """
+    %(may_create)s AND EXISTS (SELECT 1 FROM carts_product
+                               WHERE id = %(product_id)s AND active)
+"""
+OWNER_ENSURE = [
+    f"""
+    INSERT INTO carts_user (password, is_superuser, username, first_name,
+      last_name, email, is_staff, is_active, date_joined, is_guest)
+    SELECT %(password)s, false, %(username)s, '', '', '', false, true,
+      %(now)s, %(is_guest)s
+    WHERE {_SOLD_TO_AN_EMPTY_CART}
+    ON CONFLICT (username) DO NOTHING
+    """,
+    f"""
     INSERT INTO carts_cart (user_id, version, updated_at, generation)
-    SELECT u.id, 0, %(now)s, 1 + floor(random() * 2147483646)::integer
+    SELECT u.id, 0, %(now)s, %(generation)s
     FROM carts_user u
-    WHERE u.username = %(username)s
-      AND EXISTS (SELECT 1 FROM carts_product
-                  WHERE id = %(product_id)s AND active)
-      AND (%(if_match)s::bigint[] IS NULL OR 0 = ANY(%(if_match)s::bigint[]))
+    WHERE u.username = %(username)s AND {_SOLD_TO_AN_EMPTY_CART}
     ON CONFLICT (user_id) DO NOTHING
-"""
+    """,
+    "SELECT id FROM carts_user WHERE username = %(username)s",
+]
 
 
-def _one_round_trip(
-    change: str, *, event: str, data: str, creates: bool = False
-) -> str:
-    """Lock, change, record: one row, always: the cart's shown version after the
-    statement (bumped if a item was written, else as it was, 0 with no cart
-    row), whether a live checkout hold refused the change, then the change's
-    first row, all NULL when it changed nothing. `event`: the type of the
-    event recorded; `data`: its JSON data, an expression that may read the
+def _one_round_trip(change: str, *, event: str, data: str) -> str:
+    """Lock, change, record: one row, always: the cart's shown version after
+    the statement (bumped if an item was written, else as it was, 0 when
+    LOCK_CART locked no cart), whether LOCK_CART locked the user's cart,
+    whether a live checkout hold refused the change, then the change's first
+    row, all NULL when it changed nothing. `event`: the type of the event
+    recorded; `data`: its JSON data, an expression that may read the
     change's rows (`change`).
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
     bump_cart = bump("postgresql").format(
-        owners="= (SELECT user_id FROM change LIMIT 1)"
+        owners="= %(user_pk)s AND EXISTS (SELECT 1 FROM change)"
     )
     append = append_event("postgresql", bumped="bump", event=f"'{event}'", data=data)
-    ensure = f"{ENSURE_CART};" if creates else ""
-    return f"""{ensure}{LOCK_CART};
+    return f"""{LOCK_CART};
     WITH change AS ({change}), bump AS ({bump_cart}), event AS ({append})
     SELECT
       COALESCE(
@@ -301,6 +319,7 @@ def _one_round_trip(
         (SELECT {shown_version("k")} FROM carts_cart k
          WHERE k.user_id = {_LOCKED_CART}),
         0),
+      {_LOCKED_CART} IS NOT NULL,
       CASE WHEN first.user_id IS NULL THEN {_LOCKED_HELD} ELSE false END,
       first.*
     FROM (SELECT 1) AS one
@@ -332,13 +351,11 @@ ADD_SQL = _one_round_trip(
     event=ITEM_ADDED,
     data=f"""jsonb_build_object({_PRODUCT}, 'quantity_added', %(quantity)s::integer,
       'quantity', (SELECT quantity FROM change LIMIT 1))""",
-    creates=True,
 )
 SET_SQL = _one_round_trip(
     _set_item(_ITEM_GUARD),
     event=ITEM_UPDATED,
     data=f"jsonb_build_object({_PRODUCT}, 'quantity', %(quantity)s::integer)",
-    creates=True,
 )
 REMOVE_SQL = _one_round_trip(
     _remove_item(_ITEMS_GUARD),
@@ -372,20 +389,20 @@ DIAGNOSE_SQL = """
 """
 
 # A cart in one query: the user LEFT JOIN its cart and items, so that an
-# unknown user (no row) differs from an empty cart (one row of NULLs); items
-# in add order; the shown version on every row (0 for a user with no cart row
-# yet), then its live checkout hold (at most one: a unique index), NULLs if
-# none.
+# unknown user (no row, as for a pk that is not the user's) differs from an
+# empty cart (one row of NULLs); items in add order; the shown version on
+# every row (0 for a user with no cart row yet), then its live checkout hold
+# (at most one: a unique index), NULLs if none.
 CART_SQL = f"""
     SELECT c.product_id, p.name, c.quantity, p.price,
       COALESCE(c.added_unit_price, p.price),
       p.active, h.id, h.expires_at, {shown_version("k")}
     FROM carts_user u
-    LEFT JOIN carts_cart k ON k.user_id = u.id
-    LEFT JOIN carts_cartitem c ON c.user_id = u.id
+    LEFT JOIN carts_cart k ON k.user_id = %(user_pk)s
+    LEFT JOIN carts_cartitem c ON c.user_id = %(user_pk)s
     LEFT JOIN carts_product p ON p.id = c.product_id
-    LEFT JOIN carts_checkout h ON h.user_id = u.id AND h.state = 'held'
+    LEFT JOIN carts_checkout h ON h.user_id = %(user_pk)s AND h.state = 'held'
       AND h.expires_at > %(now)s
-    WHERE u.username = %(username)s
+    WHERE u.id = %(user_pk)s AND u.username = %(username)s
     ORDER BY c.created_at, c.id
 """
