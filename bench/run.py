@@ -248,7 +248,7 @@ def main() -> None:
             for server in sides[shift:] + sides[:shift]:
                 if server.name == "citus":
                     cell = citus_cell(
-                        load, server, workload, concurrency, args, cluster
+                        load, server, workload, concurrency, args, databases, cluster
                     )
                 else:
                     cell = run_cell(

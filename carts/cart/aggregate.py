@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from ..database.citus import citus_installed
 from ..domain import rules
 from ..domain.errors import CartInCheckout
 from ..models import Cart, Checkout
@@ -54,14 +55,18 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
     (never written, or deleted meanwhile) is missing from the answer: creating
     one is the caller's decision (`carts_ensure`), never a side effect."""
     user_pks = sorted(set(user_pks))
-    return {
-        cart.user_id: cart
-        for cart in Cart.objects.select_for_update()
-        .filter(user_id__in=user_pks)
+    carts = (
+        Cart.objects.select_for_update()
         .order_by("user_id")
         # What its ETag names (sql.shown_version), as the statements read it.
         .annotate(shown_version=RawSQL(sql.shown_version("carts_cart"), ()))
-    }
+    )
+    if citus_installed(connection):
+        # Citus locks rows on one shard per statement: one cart at a time.
+        locked = [cart for pk in user_pks for cart in carts.filter(user_id=pk)]
+    else:
+        locked = list(carts.filter(user_id__in=user_pks))
+    return {cart.user_id: cart for cart in locked}
 
 
 def carts_check_not_held(*, carts: dict[int, Cart]) -> None:
@@ -97,8 +102,13 @@ def carts_record_change(
     _run_record_change(f"IN ({placeholders})", params)
 
 
+def _dialect() -> str:
+    """Whose statements the connection runs: its vendor's, or Citus's."""
+    return "citus" if citus_installed(connection) else connection.vendor
+
+
 def _run_record_change(owners: str, params: dict[str, Any]) -> None:
-    statements = sql.record_change(connection.vendor, owners)
+    statements = sql.record_change(_dialect(), owners)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(";".join(statements), params)  # one round trip
@@ -147,16 +157,20 @@ class Write(NamedTuple):
     # SQLite: the event's data from the statement's parameters and the
     # change's rows (on PostgreSQL the statement builds it).
     sqlite_data: Callable[[dict[str, Any], list[tuple[Any, ...]]], dict[str, Any]]
+    # Citus: the change alone, when SQLite's cannot run there (an item's
+    # write: its row completed by sql.CITUS_PRODUCT_SQL).
+    citus_item_sql: str | None = None
 
 
 def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
     """Run one write of carts/cart/sql.py if the cart's version is one of
     `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
     change, record); on SQLite, which admits one writer at a time, the change
-    and its record in one transaction."""
+    and its record in one transaction; on Citus the same, after the lock."""
     params |= {"now": sql_now(), **rules.limits().sql_params()}
+    dialect = _dialect()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if dialect == "postgresql":
             cursor.execute(
                 write.postgresql_sql,
                 params | {"if_match": None if if_match is None else list(if_match)},
@@ -165,6 +179,10 @@ def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
             changed = row[0] is not None
             return Change(version, tuple(row) if changed else None, locked, held)
         with transaction.atomic():
+            if dialect == "citus":
+                cursor.execute(sql.CITUS_LOCK_CART, params)
+                if not cursor.fetchone()[0]:  # no such user, or no cart row
+                    return Change(0, None, locked=False)
             cursor.execute(sql.CART_VERSION_SQL, params)
             found = cursor.fetchone()
             if found is None:
@@ -175,8 +193,11 @@ def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
                 return Change(version, None, held=True)
             if if_match is not None and version not in if_match:
                 return Change(version, None)
-            cursor.execute(write.sqlite_sql, params)
-            rows = cursor.fetchall()
+            if dialect == "citus" and write.citus_item_sql:
+                rows = _citus_item_write(cursor, write.citus_item_sql, params)
+            else:
+                cursor.execute(write.sqlite_sql, params)
+                rows = cursor.fetchall()
             if not rows:
                 return Change(version, None)
             data = write.sqlite_data(params, rows)
@@ -191,6 +212,23 @@ def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
             )
             cursor.execute(sql.CART_VERSION_SQL, params)
             return Change(cursor.fetchone()[0], rows[0])
+
+
+def _citus_item_write(
+    cursor: Any, statement: str, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """An item's write on Citus, its row as the other databases' RETURNING
+    gives it: the product's name, price and the price as added."""
+    cursor.execute(statement, params)
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    if not rows:
+        return rows
+    cursor.execute(sql.CITUS_PRODUCT_SQL, params)
+    name, price = cursor.fetchone()
+    user_pk, quantity, created, added_unit_price = rows[0]
+    if added_unit_price is None:
+        added_unit_price = price
+    return [(user_pk, quantity, created, name, price, added_unit_price)]
 
 
 def sql_now() -> Any:

@@ -84,6 +84,7 @@ _ADD = _ItemWrite(
             _product(params)
             | {"quantity_added": params["quantity"], "quantity": rows[0][1]}
         ),
+        sql.CITUS_ADD_ITEM,
     ),
     adds=True,
 )
@@ -93,6 +94,7 @@ _SET = _ItemWrite(
         sql.SET_SQL,
         sql.ITEM_UPDATED,
         lambda params, rows: _product(params) | {"quantity": params["quantity"]},
+        sql.CITUS_SET_ITEM,
     ),
     adds=False,
 )

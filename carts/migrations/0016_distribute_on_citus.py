@@ -35,8 +35,10 @@ On plain PostgreSQL and SQLite this does nothing.
   re-read (carts.events.feed).
 - carts_feed_position(): the feed position of a change (carts.cart.sql,
   carts.events.feed): Citus's distributed transaction number, assigned by
-  the coordinator, one order for all nodes. STABLE, so Citus evaluates it
-  on the coordinator before it sends a statement to a worker.
+  the coordinator, one order for all nodes (counted from the coordinator's
+  start). STABLE, so Citus evaluates it on the coordinator before it sends
+  an UPDATE to a worker. carts_feed_settled(): the feed's horizon.
+  carts_lock_cart(): LOCK_CART on Citus (carts.cart.sql).
 
 Identity columns (every Django id) become plain sequences on Citus: Citus
 sends an identity's default to the node that stores the row, whose own
@@ -249,9 +251,17 @@ CREATE TRIGGER {trigger} AFTER {events} ON {table}
   FOR EACH ROW EXECUTE FUNCTION carts_notify_auth_changed()"""
         for trigger, table, events in AUTH_TRIGGERS
     ),
+    # The coordinator numbers its distributed transactions from 1 again
+    # when it starts: numbers count from its start time in microseconds,
+    # which has grown since the last start by more than that run numbered
+    # (fewer than one transaction per microsecond).
+    """CREATE FUNCTION carts_feed_epoch() RETURNS bigint
+LANGUAGE sql STABLE AS $$
+  SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint
+$$""",
     """CREATE FUNCTION carts_feed_position() RETURNS bigint
 LANGUAGE sql STABLE AS $$
-  SELECT (get_current_transaction_id()).transaction_number
+  SELECT carts_feed_epoch() + (get_current_transaction_id()).transaction_number
 $$""",
     # The feed's settled horizon (carts.events.feed): every event below it
     # is committed or will never be. In a transaction that has touched a
@@ -268,17 +278,18 @@ BEGIN
   IF own = 0 THEN
     RAISE EXCEPTION 'carts_feed_settled() needs a transaction block';
   END IF;
-  RETURN (SELECT LEAST(own, min(transaction_number))
+  RETURN carts_feed_epoch() + (SELECT LEAST(own, min(transaction_number))
           FROM get_all_active_transactions()
           WHERE transaction_number > 0 AND process_id <> pg_backend_pid()
             AND NOT worker_query
             AND initiator_node_identifier = (SELECT groupid FROM pg_dist_local_group));
 END
 $$""",
-    # LOCK_CART on Citus (carts.cart.sql): the lock is taken on the cart's
-    # worker; the cart it locked is noted there and on the coordinator, since
-    # Citus evaluates current_setting() on either, depending on the statement.
-    """CREATE FUNCTION carts_lock_cart(user_pk bigint) RETURNS text
+    # LOCK_CART on Citus (carts.cart.sql, CITUS_LOCK_CART): the lock is taken
+    # on the cart's worker; the cart it locked is noted there and on the
+    # coordinator, since Citus evaluates current_setting() on either,
+    # depending on the statement.
+    """CREATE FUNCTION carts_lock_cart(user_pk bigint, username text) RETURNS text
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   locked text;
@@ -286,7 +297,9 @@ BEGIN
   -- One statement on the cart's worker (Citus routes it whole), then the
   -- same note on the coordinator.
   locked := (SELECT set_config('carts.locked_cart', COALESCE(
-    (SELECT user_id::text FROM carts_cart WHERE user_id = user_pk FOR UPDATE),
+    (SELECT k.user_id::text FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
+     WHERE k.user_id = user_pk AND u.username = carts_lock_cart.username
+     FOR UPDATE OF k),
     ''), true));
   RETURN set_config('carts.locked_cart', locked, true);
 END
@@ -354,8 +367,8 @@ CITUS_BACKWARD = [
     "SELECT undistribute_table('carts_cartevent')",
     "SELECT undistribute_table('carts_webhookendpoint',"
     " cascade_via_foreign_keys => true)",
-    "DROP FUNCTION carts_feed_position(), carts_feed_settled(),"
-    " carts_lock_cart(bigint)",
+    "DROP FUNCTION carts_feed_position(), carts_feed_settled(), carts_feed_epoch(),"
+    " carts_lock_cart(bigint, text)",
     *(f"DROP TRIGGER {trigger} ON {table}" for trigger, table, _ in AUTH_TRIGGERS),
     "DROP FUNCTION carts_notify_auth_changed()",
     # Local tables from here on: nothing for Citus to send to the workers.

@@ -18,7 +18,8 @@ def placements_on(worker_port: int) -> int:
         cursor.execute(
             "SELECT count(*) FROM citus_shards WHERE nodeport = %s", (worker_port,)
         )
-        return int(cursor.fetchone()[0])
+        (count,) = cursor.fetchall()[0]
+        return int(count)
 
 
 def rebalance() -> float:
@@ -31,7 +32,7 @@ def rebalance() -> float:
         cursor.execute("SELECT citus_rebalance_start()")
         while True:
             cursor.execute("SELECT state FROM citus_rebalance_status()")
-            (state,) = cursor.fetchone()
+            (state,) = cursor.fetchall()[0]
             if state == "finished":
                 return time.monotonic() - started
             assert state in ("scheduled", "running"), state
