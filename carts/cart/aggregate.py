@@ -63,6 +63,13 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
     )
     if citus_installed(connection):
         # Citus locks rows on one shard per statement: one cart at a time.
+        # A change of several carts then records them in one statement on
+        # several workers, and may write a reference table (a merged guest's
+        # user) after it: Citus allows that only over one connection per
+        # worker, which sequential mode keeps to.
+        if len(user_pks) > 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
         locked = [cart for pk in user_pks for cart in carts.filter(user_id=pk)]
     else:
         locked = list(carts.filter(user_id__in=user_pks))
