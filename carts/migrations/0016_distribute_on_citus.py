@@ -281,8 +281,7 @@ BEGIN
   RETURN carts_feed_epoch() + (SELECT LEAST(own, min(transaction_number))
           FROM get_all_active_transactions()
           WHERE transaction_number > 0 AND process_id <> pg_backend_pid()
-            AND NOT worker_query
-            AND initiator_node_identifier = (SELECT groupid FROM pg_dist_local_group));
+            AND NOT worker_query);
 END
 $$""",
     # LOCK_CART on Citus (carts.cart.sql, CITUS_LOCK_CART): the lock is taken
