@@ -27,6 +27,10 @@ NEW_IDS = 200_000_000
 PURGE_WINDOW = 5
 WINDOWS_BEFORE_AND_AFTER = 3
 PURGE_CONNECTION = "bench-scale purge_carts"
+# A cell with more of its requests refused than this share is measured
+# again, at most REMEASURES times (Scale.cell).
+REFUSED_SHARE = 0.01
+REMEASURES = 2
 # What SCALE.md reports sizes of.
 TABLES = [
     "carts_user",
@@ -97,16 +101,32 @@ class Scale:
         measurement.USERS = users
         load = replace(self.load, products=products or self.load.products)
         load_average = os.getloadavg()[0]
-        cell = run_cell(
-            load,
-            server,
-            workload,
-            self.args.concurrency,
-            self.args,
-            self.connection,
-            self.postmaster,
-        )
-        cell |= {"curve": curve, "point": point, "load_average": load_average}
+        attempts: list[dict] = []
+        # A cell whose requests the server refused in part (the bulkhead's
+        # 503s when the shared machine stalls PostgreSQL; a 503 costs next to
+        # nothing) measured less work per request than its neighbours: it is
+        # measured again, and the attempt refused least is kept.
+        while len(attempts) <= REMEASURES and (
+            not attempts or refused_share(attempts[-1]) > REFUSED_SHARE
+        ):
+            attempts.append(
+                run_cell(
+                    load,
+                    server,
+                    workload,
+                    self.args.concurrency,
+                    self.args,
+                    self.connection,
+                    self.postmaster,
+                )
+            )
+        cell = min(attempts, key=refused_share)
+        cell |= {
+            "curve": curve,
+            "point": point,
+            "load_average": load_average,
+            "attempts": len(attempts),
+        }
         self.cells.append(cell)
         return cell
 
@@ -133,6 +153,10 @@ class Scale:
             [TABLES],
         )
         return {name: {"table": table, "indexes": index} for name, table, index in rows}
+
+
+def refused_share(cell: dict) -> float:
+    return sum(cell["refusals"].values()) / max(1, cell["requests"])
 
 
 def carts_curve(
@@ -296,7 +320,9 @@ def count_stale(purge: subprocess.Popen, remaining: list, cpu: dict) -> None:
     connection = psycopg2.connect(os.environ["DATABASE_URL"])
     connection.autocommit = True
     backend = None
-    with connection, connection.cursor() as cursor:
+    # Not `with connection`: psycopg2 would open a transaction, in which
+    # pg_stat_activity stays as first read.
+    with connection.cursor() as cursor:
         while True:
             ended = purge.poll() is not None
             cursor.execute(

@@ -41,10 +41,13 @@ def cell_table(cells: list[dict], first: str, value) -> list[str]:
     ]
     for cell in cells:
         errors = cell["non_2xx"] + cell["socket_errors"]
+        # Scale.cell measures a cell the server refused in part again.
+        attempts = cell.get("attempts", 1)
+        best = f" (fewest of {attempts} attempts)" if attempts > 1 else ""
         rows.append(
             f"| {value(cell)} | {cell['workload']} | {cell['server']} "
             f"| {cell['rps']:.0f} | {cell['p50_ms']:.1f} | {cell['p99_ms']:.1f} "
-            f"| {cost_ms(cell):.2f} | {errors} | {refused(cell['refusals'])} "
+            f"| {cost_ms(cell):.2f} | {errors} | {refused(cell['refusals'])}{best} "
             f"| {cell['load_average']:.1f} |"
         )
     return rows

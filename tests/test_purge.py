@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Group, Permission
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -145,6 +145,18 @@ def test_purge_works_in_batches_while_adds_run(catalog, make_client):
     assert set(answers) <= {200, 201} and len(answers) >= 4
     added = sum(quantity for n in range(4) for _, quantity in cart_lines(f"shopper{n}"))
     assert added == len(answers)
+
+
+def test_pauses_between_batches_change_nothing_of_what_goes(carts_of_every_age):
+    assert "removed: 1 stale guests, 1 merged guests" in purge(
+        "--batch-size", "1", "--pause", "0.01"
+    )
+
+
+@pytest.mark.parametrize("pause", ["-1", "61", "nan"])
+def test_a_pause_out_of_range_is_refused(pause):
+    with pytest.raises(CommandError, match="--pause must be 0 to 60 seconds"):
+        purge("--pause", pause)
 
 
 def test_a_cart_being_written_during_the_purge_is_kept(catalog):

@@ -9,6 +9,7 @@ matches, so a cart written during the purge is never purged.
 """
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -118,12 +119,15 @@ def old_checkouts(now: datetime | None = None) -> QuerySet[Checkout]:
     )
 
 
-def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
-    """Apply every expiry rule in batches; with dry_run, only count."""
+def carts_purge(
+    *, batch_size: int = 500, pause: float = 0.0, dry_run: bool = False
+) -> PurgeReport:
+    """Apply every expiry rule in batches, `pause` seconds between two batches
+    of carts (room for the live load); with dry_run, only count."""
     counts = {
         "idempotency_records": _delete_records(batch_size, dry_run),
         # Before the old checkouts go: a hold's release is an event.
-        "released_holds": _release_holds(batch_size, dry_run),
+        "released_holds": _release_holds(batch_size, pause, dry_run),
         "checkouts": _delete_checkouts(batch_size, dry_run),
         "events": _delete_events(batch_size, dry_run),
     }
@@ -133,7 +137,7 @@ def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
         else:
             expire = _empty_carts if rule == "shopper_carts" else _delete_owners
             counts[rule] = sum(
-                expire(batch) for batch in _locked_batches(carts, batch_size)
+                expire(batch) for batch in _locked_batches(carts, batch_size, pause)
             )
     return PurgeReport(**counts)
 
@@ -176,7 +180,7 @@ def old_events(now: datetime | None = None) -> QuerySet[CartEvent]:
     return CartEvent.objects.filter(occurred_at__lt=cut)
 
 
-def _release_holds(batch_size: int, dry_run: bool) -> int:
+def _release_holds(batch_size: int, pause: float, dry_run: bool) -> int:
     """Each batch's carts locked (SKIP LOCKED: a cart being written waits
     for the next purge), then their expired holds marked released."""
     if dry_run:
@@ -184,7 +188,7 @@ def _release_holds(batch_size: int, dry_run: bool) -> int:
     carts = Cart.objects.filter(Exists(expired_holds().filter(user=OuterRef("user"))))
     return sum(
         expire_holds(expired_holds().filter(user_id__in=batch))
-        for batch in _locked_batches(carts, batch_size)
+        for batch in _locked_batches(carts, batch_size, pause)
     )
 
 
@@ -198,12 +202,15 @@ def _delete_events(batch_size: int, dry_run: bool) -> int:
     return deleted
 
 
-def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
+def _locked_batches(
+    carts: QuerySet[Cart], batch_size: int, pause: float = 0.0
+) -> Iterator[list[int]]:
     """Owner pks of matching carts, a batch at a time, each batch locked in a
-    transaction of its own while the caller expires it. Expiry takes only the
-    carts nobody is writing (SKIP LOCKED), so it cannot use the aggregate's
-    waiting lock; it locks in the order of their last change, and never waits
-    for a lock, so it cannot close a circle of waits."""
+    transaction of its own while the caller expires it, then `pause` seconds
+    with no lock held. Expiry takes only the carts nobody is writing (SKIP
+    LOCKED), so it cannot use the aggregate's waiting lock; it locks in the
+    order of their last change, and never waits for a lock, so it cannot
+    close a circle of waits."""
     while True:
         with transaction.atomic():
             batch = list(
@@ -214,6 +221,7 @@ def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int
             if not batch:
                 return
             yield batch
+        time.sleep(pause)
 
 
 def _delete_owners(user_pks: list[int]) -> int:
