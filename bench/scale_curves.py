@@ -214,7 +214,8 @@ def lines_curve(scale: Scale, service: Server, floor: Server) -> None:
 def side_tables_curve(scale: Scale, sides: list[Server], users: int) -> None:
     rows = scale.args.side_rows
     for side in SIDE_TABLES:
-        scale.sql(f"TRUNCATE {side.table}")
+        # CASCADE: the webhooks' deliveries (none here) point at the outbox.
+        scale.sql(f"TRUNCATE {side.table} CASCADE")
         for stored in (0, rows):
             if stored:
                 with scale.connection.cursor() as cursor:
