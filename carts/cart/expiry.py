@@ -31,12 +31,12 @@ EXPIRED = "cart.expired"
 # Raw SQL because Django's cascade cannot take its fast path here (the token
 # cache's post_delete receivers, carts.auth.authentication): it loads every
 # guest and token into Python, signals each and deletes the tokens by key,
-# about half of the purge's CPU (bench/README.md, "Scale"). The token cache
-# still hears of it: the triggers of migrations carts 0002 and 0010 NOTIFY at
-# commit, and _delete_owners empties this process's caches. One statement
-# per table with a foreign key to carts_user (tests/test_purge.py compares
-# them with the database's); `owners`: the vendor's test for a user id in
-# the batch (_OWNERS).
+# which held the purge under load to about half this rate (bench/README.md,
+# "Scale"). The token cache still hears of it: the triggers of migrations
+# carts 0002 and 0010 NOTIFY at commit, and _delete_owners empties this
+# process's caches. One statement per table with a foreign key to carts_user
+# (tests/test_purge.py compares them with the database's); `owners`: the
+# vendor's test for a user id in the batch (_OWNERS).
 _DELETE_OWNERS = [
     "DELETE FROM carts_cartitem WHERE user_id {owners}",
     "DELETE FROM authtoken_token WHERE user_id {owners}",
