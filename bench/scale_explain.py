@@ -4,8 +4,8 @@ transaction rolled back, so that a write explained changes nothing.
 
 The cart statements come from carts/cart/sql.py and carts/api/sql.py, the
 token lookup from carts/auth/authentication.py; purge_carts' statements are
-the ORM's, so they are caught as Django sends them while one batch is
-expired (and rolled back) in this process.
+caught as Django sends them while one batch is expired (and rolled back) in
+this process, each round trip of several statements split into them.
 """
 
 import os
@@ -134,13 +134,19 @@ def django_plans(env: dict, *, token: str) -> list[Plan]:
         ]
         seen = set()
         for query in caught.captured_queries:
-            text = query["sql"]
-            # Deletes come in chunks of one shape: one plan each.
-            shape = re.sub(r"\((?:'[^']*'|\d+)(?:, (?:'[^']*'|\d+))*\)", "(...)", text)
-            if text in ("BEGIN", "COMMIT", "ROLLBACK") or shape in seen:
-                continue
-            seen.add(shape)
-            described = shape if len(shape) < 90 else shape[:87] + "..."
-            plans.append(explain(cursor, "purge", described, text))
+            # Neither the purge's statements nor their values hold a ";".
+            for statement in filter(str.strip, query["sql"].split(";")):
+                text = " ".join(statement.split())
+                # A batch's ids, as a list or an array: one plan per shape.
+                shape = re.sub(
+                    r"\((?:'[^']*'|\d+)(?:, (?:'[^']*'|\d+))*\)|ARRAY\[[\d,]*\]",
+                    "(...)",
+                    text,
+                )
+                if text in ("BEGIN", "COMMIT", "ROLLBACK") or shape in seen:
+                    continue
+                seen.add(shape)
+                described = shape if len(shape) < 90 else shape[:87] + "..."
+                plans.append(explain(cursor, "purge", described, text))
     connection.close()
     return plans
