@@ -58,7 +58,8 @@ def explain(cursor, curve: str, statement: str, text: str, params=None) -> Plan:
 
 def cart_plans(connection, *, username: str, product_id: str) -> list[Plan]:
     """get, get-304, add (its statements in order, in one transaction as the
-    service sends them) and add-key's claim, for one loaded cart."""
+    service sends them, with the user's pk as a warm process remembers it)
+    and add-key's claim, for one loaded cart."""
     sys.path.insert(0, str(ROOT))
     from carts.api.sql import IDEMPOTENCY_CLAIM
     from carts.cart.sql import ADD_SQL, CART_SQL, CART_VERSION_SQL
@@ -74,6 +75,8 @@ def cart_plans(connection, *, username: str, product_id: str) -> list[Plan]:
         "max_quantity": 1000,
     }
     with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM carts_user WHERE username = %s", [username])
+        params["user_pk"] = cursor.fetchone()[0]
         plans = [
             explain(cursor, "get", "CART_SQL", CART_SQL, params),
             explain(cursor, "get-304", "CART_VERSION_SQL", CART_VERSION_SQL, params),
