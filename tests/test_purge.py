@@ -153,6 +153,23 @@ def test_pauses_between_batches_change_nothing_of_what_goes(carts_of_every_age):
     )
 
 
+def test_jobs_at_once_purge_what_one_job_purges(carts_of_every_age):
+    for n in range(6):
+        owner(f"old-guest{n}", guest=True, age=DAY * 40)
+
+    output = purge("--batch-size", "1", "--jobs", "3")
+
+    assert "removed: 7 stale guests, 1 merged guests" in output
+    assert not User.objects.filter(username__startswith="old-guest").exists()
+    assert User.objects.filter(username="fresh-guest").exists()
+
+
+@pytest.mark.parametrize("jobs", ["0", "9"])
+def test_jobs_out_of_range_are_refused(jobs):
+    with pytest.raises(CommandError, match="--jobs must be 1 to 8"):
+        purge("--jobs", jobs)
+
+
 @pytest.mark.parametrize("pause", ["-1", "61", "nan"])
 def test_a_pause_out_of_range_is_refused(pause):
     with pytest.raises(CommandError, match="--pause must be 0 to 60 seconds"):
