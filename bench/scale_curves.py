@@ -316,11 +316,11 @@ def purge_curve(scale: Scale, service: Server, users: int) -> dict:
 def count_stale(purge: subprocess.Popen, remaining: list, cpu: dict) -> None:
     """The stale guests left, every second until purge_carts ends (a
     connection of its own: this runs beside the harness's); and the CPU
-    seconds of purge_carts and of its backend as last seen (up to a second
-    short)."""
+    seconds of purge_carts and of its backends (one per job) as last seen
+    (up to a second short)."""
     connection = psycopg2.connect(os.environ["DATABASE_URL"])
     connection.autocommit = True
-    backend = None
+    backends: dict[int, float] = {}
     # Not `with connection`: psycopg2 would open a transaction, in which
     # pg_stat_activity stays as first read.
     with connection.cursor() as cursor:
@@ -332,14 +332,15 @@ def count_stale(purge: subprocess.Popen, remaining: list, cpu: dict) -> None:
             remaining.append((time.monotonic(), cursor.fetchall()[0][0]))
             if ended:
                 break
-            if backend is None:
-                cursor.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-                    [PURGE_CONNECTION],
-                )
-                backend = next(iter(cursor.fetchall()), (None,))[0]
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                [PURGE_CONNECTION],
+            )
+            for (backend,) in cursor.fetchall():
+                backends.setdefault(backend, 0.0)
             cpu["purge_carts"] = tree_cpu(purge.pid) or cpu.get("purge_carts", 0)
-            if backend is not None:
-                cpu["backend"] = tree_cpu(backend) or cpu.get("backend", 0)
+            for backend, seen in backends.items():
+                backends[backend] = tree_cpu(backend) or seen
+            cpu["backend"] = sum(backends.values())
             time.sleep(1)
     connection.close()
