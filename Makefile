@@ -24,10 +24,10 @@ run: $(INSTALLED)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/serve $(HOST):$(PORT)
 
 ## test: lint and types, the hooks, the Kubernetes manifests, the suite, the
-## container and failover stages; then the work tree must be as it was (in CI:
-## clean), since no test may write a tracked file
+## container, failover and Citus stages; then the work tree must be as it was
+## (in CI: clean), since no test may write a tracked file
 test: $(INSTALLED)
-	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks kubernetes pytest container-check failover-check
+	scripts/leaves-tree-clean $(MAKE) --no-print-directory lint hooks kubernetes pytest container-check failover-check citus-check
 
 ## pytest: the suite alone (a throwaway PostgreSQL unless DATABASE_URL is set)
 pytest: $(INSTALLED)
@@ -94,4 +94,9 @@ container-check: $(CONTAINER_TOOLS)
 failover-check: $(CONTAINER_TOOLS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/failover-check
 
-.PHONY: container-check failover-check
+## citus-check: the compose stack on a Citus cluster; the suite's database tests
+## on it, every hot statement on one worker, a worker added under load
+citus-check: $(CONTAINER_TOOLS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/citus-check
+
+.PHONY: container-check failover-check citus-check

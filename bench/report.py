@@ -116,6 +116,7 @@ def render(report: dict) -> str:
         "",
         *refusals_lines(cells),
         *grpc_table(pairs),
+        *citus_table(pairs),
         *layers_table(pairs),
         *first_add_table(pairs),
         *checkout_table(pairs),
@@ -203,6 +204,47 @@ def grpc_table(pairs: dict) -> list[str]:
             f" | {grpc_cell['p50_ms']:.1f} / {grpc_cell['p99_ms']:.1f}"
             f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
             f" | {errors(grpc_cell)} |"
+        )
+    return [*lines, ""]
+
+
+def citus_table(pairs: dict) -> list[str]:
+    """The service on a Citus cluster (--citus) next to the same service on
+    one PostgreSQL: the same code, data and load."""
+    rows = [
+        (workload, concurrency, pair["citus"], pair["service"])
+        for (workload, concurrency), pair in pairs.items()
+        if "citus" in pair
+    ]
+    if not rows:
+        return []
+    lines = [
+        "## The service on a Citus cluster",
+        "",
+        "The same service, data and load against a Citus 13.2 cluster on this"
+        " machine (a coordinator and two workers, each a container on the host's"
+        " network; migration carts 0016 distributes the carts by shopper) instead"
+        " of one PostgreSQL. Database CPU per request: PostgreSQL's, or the"
+        " cluster's (coordinator + workers; the CPU table's \"postgres s\" is the"
+        " coordinator's alone). One machine shares its cores among all nodes:"
+        " this measures what distribution costs, not what it gains.",
+        "",
+        "| workload | conc. | Citus req/s | PostgreSQL req/s | Citus ÷ PostgreSQL"
+        " | Citus p50 / p99 ms | PostgreSQL p50 / p99 ms | server CPU ms/req"
+        " Citus / PostgreSQL | database CPU ms/req cluster / PostgreSQL"
+        " | Citus errors |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for workload, concurrency, citus, service in rows:
+        cluster_ms = 1000 * citus["cpu_cluster"] / citus["requests"]
+        postgres_ms = 1000 * service["cpu_database"] / service["requests"]
+        lines.append(
+            f"| {workload} | {concurrency} | {citus['rps']:.0f}"
+            f" | {service['rps']:.0f} | {citus['rps'] / service['rps']:.0%}"
+            f" | {citus['p50_ms']:.1f} / {citus['p99_ms']:.1f}"
+            f" | {service['p50_ms']:.1f} / {service['p99_ms']:.1f}"
+            f" | {server_cpu_ms(citus):.2f} / {server_cpu_ms(service):.2f}"
+            f" | {cluster_ms:.2f} / {postgres_ms:.2f} | {errors(citus)} |"
         )
     return [*lines, ""]
 

@@ -23,12 +23,13 @@ from pathlib import Path
 import baseline
 import testbed
 from events import events_cell
-from measurement import Load, ensure_wrk, rss_mib, run_cell
+from measurement import Load, ensure_wrk, rss_mib, run_cell, tree_cpu
 from report import render
 from servers import (
     BIN,
     OUT,
     ROOT,
+    citus_cluster,
     grpc_ready,
     grpcserve_bind,
     gunicorn_bind,
@@ -51,6 +52,8 @@ from workloads import (
 )
 
 CONCURRENCY = [16, 64]
+# What the --citus side runs: the service on a Citus cluster.
+CITUS_WORKLOADS = {"add", "get"}
 # The floor's best configuration found here (see bench/README.md).
 FLOOR_GUNICORN = ["--workers", "3", "--worker-class", "gthread", "--threads", "4"]
 
@@ -112,6 +115,13 @@ def parse_args() -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="the events cell: webhook deliveries per second (bench/events.py)",
+    )
+    parser.add_argument(
+        "--citus",
+        action="store_true",
+        help="also the service on a Citus cluster (a coordinator and two workers"
+        " in containers: a Docker engine and the citusdata/citus image) for the"
+        " add and get workloads",
     )
     parser.add_argument("--output", default=str(ROOT / "bench" / "RESULTS.md"))
     return parser.parse_args()
@@ -187,6 +197,16 @@ def main() -> None:
                 )
             )
             every_server.append(before)
+        cluster = None
+        if args.citus:
+            cluster = stack.enter_context(citus_cluster())
+            citus_env = {**env, "DATABASE_URL": cluster.url}
+            databases["citus"] = prepare_database(citus_env, products, token, ROOT)
+            every_server.append(
+                stack.enter_context(
+                    serve("citus", service_command, gunicorn_bind, citus_env, ready)
+                )
+            )
         if with_grpc:
             grpc_server = stack.enter_context(
                 serve("grpc", grpc_command, grpcserve_bind, env, grpc_ready)
@@ -222,17 +242,24 @@ def main() -> None:
                 sides.append(grpc_server)
             if workload == LAYERED_WORKLOAD:
                 sides += layer_servers
+            if cluster and workload in CITUS_WORKLOADS:
+                sides += [server for server in every_server if server.name == "citus"]
             shift = number % len(sides)
             for server in sides[shift:] + sides[:shift]:
-                cell = run_cell(
-                    load,
-                    server,
-                    workload,
-                    concurrency,
-                    args,
-                    databases.get(server.name, connection),
-                    postmaster,
-                )
+                if server.name == "citus":
+                    cell = citus_cell(
+                        load, server, workload, concurrency, args, databases, cluster
+                    )
+                else:
+                    cell = run_cell(
+                        load,
+                        server,
+                        workload,
+                        concurrency,
+                        args,
+                        databases.get(server.name, connection),
+                        postmaster,
+                    )
                 cells.append({**cell, "round": round_number})
         rss = {
             server.name: (server.rss_first, rss_mib(server.workers()))
@@ -257,6 +284,17 @@ def main() -> None:
     (OUT / "results.json").write_text(json.dumps(report, default=str, indent=1))
     Path(args.output).write_text(render(report))
     print(f"bench: wrote {args.output}", file=sys.stderr)
+
+
+def citus_cell(load, server, workload, concurrency, args, databases, cluster):
+    """A cell of the service on the Citus cluster: its database CPU is the
+    coordinator's, `cpu_cluster` the coordinator's and the workers'."""
+    postmasters = cluster.postmasters()
+    before = sum(map(tree_cpu, postmasters))
+    cell = run_cell(
+        load, server, workload, concurrency, args, databases["citus"], postmasters[0]
+    )
+    return {**cell, "cpu_cluster": sum(map(tree_cpu, postmasters)) - before}
 
 
 def prepare_database(env: dict, products: list[str], token: str, project: Path):

@@ -2,6 +2,7 @@
 binaries, each on a free loopback port, logging to bench/out/NAME.log, and
 stopped at the end whatever happened."""
 
+import secrets
 import signal
 import socket
 import subprocess
@@ -142,3 +143,88 @@ def grpc_ready(server: Server) -> bool:
             health_pb2.HealthCheckRequest(), timeout=2
         )
     return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+CITUS_IMAGE = "citusdata/citus:13.2-pg15"
+
+
+@dataclass
+class Cluster:
+    """A throwaway Citus cluster (bench --citus): a coordinator and workers,
+    each a container on the host's network; their postmasters' host pids,
+    whose process trees hold the cluster's CPU."""
+
+    url: str
+    containers: list[str]
+
+    def postmasters(self) -> list[int]:
+        return [
+            int(
+                subprocess.run(
+                    ["docker", "inspect", "-f", "{{.State.Pid}}", container],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for container in self.containers
+        ]
+
+
+@contextmanager
+def citus_cluster(workers: int = 2):
+    """A coordinator and `workers` workers of CITUS_IMAGE with the database
+    `cart` registered on all (docker/citus/cluster-database, run inside the
+    coordinator), as docker-compose.citus.yaml runs them; removed at the end."""
+    password = secrets.token_hex(16)
+    ports = [free_port() for _ in range(1 + workers)]
+    containers: list[str] = []
+    try:
+        for port in ports:
+            containers.append(
+                subprocess.run(
+                    [
+                        *("docker", "run", "--detach", "--network", "host"),
+                        *(
+                            "-e",
+                            f"PGPORT={port}",
+                            "-e",
+                            f"POSTGRES_PASSWORD={password}",
+                        ),
+                        *("-e", "POSTGRES_USER=cart", "-e", "POSTGRES_DB=cart"),
+                        CITUS_IMAGE,
+                        *("postgres", "-c", "max_connections=200"),
+                        *("-c", "max_prepared_transactions=200"),
+                        *("-c", "max_worker_processes=32"),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+            )
+        script = (ROOT / "docker" / "citus" / "cluster-database").read_text()
+        subprocess.run(
+            [
+                *("docker", "exec", "-i", "-e", "PGUSER=cart"),
+                *("-e", f"PGPASSWORD={password}"),
+                *("-e", f"CITUS_COORDINATOR=127.0.0.1:{ports[0]}"),
+                *(
+                    "-e",
+                    "CITUS_WORKERS=" + " ".join(f"127.0.0.1:{p}" for p in ports[1:]),
+                ),
+                *(containers[0], "bash", "-s", "cart"),
+            ],
+            input=script,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        yield Cluster(
+            f"postgres://cart:{password}@127.0.0.1:{ports[0]}/cart", containers
+        )
+    finally:
+        if containers:
+            subprocess.run(
+                ["docker", "rm", "--force", "--volumes", *containers],
+                capture_output=True,
+            )

@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from ..database.citus import citus_installed
 from ..domain import rules
 from ..domain.errors import CartInCheckout
 from ..models import Cart, Checkout
@@ -54,14 +55,25 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
     (never written, or deleted meanwhile) is missing from the answer: creating
     one is the caller's decision (`carts_ensure`), never a side effect."""
     user_pks = sorted(set(user_pks))
-    return {
-        cart.user_id: cart
-        for cart in Cart.objects.select_for_update()
-        .filter(user_id__in=user_pks)
+    carts = (
+        Cart.objects.select_for_update()
         .order_by("user_id")
         # What its ETag names (sql.shown_version), as the statements read it.
         .annotate(shown_version=RawSQL(sql.shown_version("carts_cart"), ()))
-    }
+    )
+    if citus_installed(connection):
+        # Citus locks rows on one shard per statement: one cart at a time.
+        # A change of several carts then records them in one statement on
+        # several workers, and may write a reference table (a merged guest's
+        # user) after it: Citus allows that only over one connection per
+        # worker, which sequential mode keeps to.
+        if len(user_pks) > 1:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
+        locked = [cart for pk in user_pks for cart in carts.filter(user_id=pk)]
+    else:
+        locked = list(carts.filter(user_id__in=user_pks))
+    return {cart.user_id: cart for cart in locked}
 
 
 def carts_check_not_held(*, carts: dict[int, Cart]) -> None:
@@ -97,8 +109,13 @@ def carts_record_change(
     _run_record_change(f"IN ({placeholders})", params)
 
 
+def _dialect() -> str:
+    """Whose statements the connection runs: its vendor's, or Citus's."""
+    return "citus" if citus_installed(connection) else connection.vendor
+
+
 def _run_record_change(owners: str, params: dict[str, Any]) -> None:
-    statements = sql.record_change(connection.vendor, owners)
+    statements = sql.record_change(_dialect(), owners)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(";".join(statements), params)  # one round trip
@@ -148,6 +165,9 @@ class Write(NamedTuple):
     # SQLite: the event's data from the statement's parameters and the
     # change's rows (on PostgreSQL the statement builds it).
     sqlite_data: Callable[[dict[str, Any], list[tuple[Any, ...]]], dict[str, Any]]
+    # Citus: the change alone, when SQLite's cannot run there (an item's
+    # write: its row completed by sql.CITUS_PRODUCT_SQL).
+    citus_item_sql: str | None = None
 
 
 def one_write(
@@ -160,13 +180,15 @@ def one_write(
     """Run one write of carts/cart/sql.py if the cart's version is one of
     `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
     change, record); on SQLite, which admits one writer at a time, the change
-    and its record in one transaction. `creating`: the parameters of
-    sql.OWNER_ENSURE, which then creates the user and its cart row first
-    where missing, in the same round trip."""
+    and its record in one transaction; on Citus the same, after the lock.
+    `creating`: the parameters of sql.OWNER_ENSURE, which then creates the
+    user and its cart row first where missing, in the same round trip (on
+    PostgreSQL)."""
     params |= {"now": sql_now(), **rules.limits().sql_params(), **(creating or {})}
     first = sql.OWNER_ENSURE if creating is not None else []
+    dialect = _dialect()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if dialect == "postgresql":
             cursor.execute(
                 ";".join([*first, write.postgresql_sql]),
                 params | {"if_match": None if if_match is None else list(if_match)},
@@ -177,6 +199,17 @@ def one_write(
         with transaction.atomic():
             for statement in first:
                 cursor.execute(statement, params)
+            if dialect == "citus":
+                if params["user_pk"] is None:
+                    # Citus routes a statement by the pk it is given.
+                    cursor.execute(sql.OWNER_PK_SQL, params)
+                    found = cursor.fetchone()
+                    if found is None:
+                        return Change(0, None, None)
+                    params["user_pk"] = found[0]
+                cursor.execute(sql.CITUS_LOCK_CART, params)
+                if not cursor.fetchone()[0]:  # no such user, or no cart row
+                    return Change(0, None, None)
             cursor.execute(sql.CART_VERSION_SQL, params)
             found = cursor.fetchone()
             if found is None:
@@ -188,8 +221,11 @@ def one_write(
                 return Change(version, None, owner_pk, held=True)
             if if_match is not None and version not in if_match:
                 return Change(version, None, owner_pk)
-            cursor.execute(write.sqlite_sql, params)
-            rows = cursor.fetchall()
+            if dialect == "citus" and write.citus_item_sql:
+                rows = _citus_item_write(cursor, write.citus_item_sql, params)
+            else:
+                cursor.execute(write.sqlite_sql, params)
+                rows = cursor.fetchall()
             if not rows:
                 return Change(version, None, owner_pk)
             data = write.sqlite_data(params, rows)
@@ -199,6 +235,23 @@ def one_write(
             )
             cursor.execute(sql.CART_VERSION_SQL, params)
             return Change(cursor.fetchone()[0], rows[0], owner_pk)
+
+
+def _citus_item_write(
+    cursor: Any, statement: str, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """An item's write on Citus, its row as the other databases' RETURNING
+    gives it: the product's name, price and the price as added."""
+    cursor.execute(statement, params)
+    rows: list[tuple[Any, ...]] = cursor.fetchall()
+    if not rows:
+        return rows
+    cursor.execute(sql.CITUS_PRODUCT_SQL, params)
+    name, price = cursor.fetchone()
+    user_pk, quantity, created, added_unit_price = rows[0]
+    if added_unit_price is None:
+        added_unit_price = price
+    return [(user_pk, quantity, created, name, price, added_unit_price)]
 
 
 def sql_now() -> Any:

@@ -138,7 +138,7 @@ def checkout_complete(*, user_id: str, checkout_id: str) -> Completion:
         ).delete()
         checkout.state = Checkout.State.COMPLETED
         checkout.completed_at = now
-        checkout.save(update_fields=["state", "completed_at"])
+        _save_state(checkout, "completed_at")
         carts_record_change(
             user_pks=[checkout.user_id],
             event=CHECKOUT_COMPLETED,
@@ -246,9 +246,17 @@ def _locked_checkout(user_id: str, checkout_id: str) -> Checkout:
     return checkout
 
 
+def _save_state(checkout: Checkout, *fields: str) -> None:
+    """Store the checkout's state (and `fields`), found by its cart too: a
+    sharded database routes the UPDATE to the cart's shard (docs/scaling.md)."""
+    Checkout.objects.filter(pk=checkout.pk, user_id=checkout.user_id).update(
+        state=checkout.state, **{field: getattr(checkout, field) for field in fields}
+    )
+
+
 def _release(checkout: Checkout) -> None:
     checkout.state = Checkout.State.CANCELLED
-    checkout.save(update_fields=["state"])
+    _save_state(checkout)
     carts_record_change(
         user_pks=[checkout.user_id],
         event=CHECKOUT_RELEASED,

@@ -85,6 +85,7 @@ _ADD = _ItemWrite(
             _product(params)
             | {"quantity_added": params["quantity"], "quantity": rows[0][1]}
         ),
+        sql.CITUS_ADD_ITEM,
     ),
     adds=True,
 )
@@ -94,6 +95,7 @@ _SET = _ItemWrite(
         sql.SET_SQL,
         sql.ITEM_UPDATED,
         lambda params, rows: _product(params) | {"quantity": params["quantity"]},
+        sql.CITUS_SET_ITEM,
     ),
     adds=False,
 )
@@ -273,7 +275,8 @@ def _write(
     if change.owner_pk is None and user_pk is not None and not pk_known:
         # A pk gone stale (or a user with no cart row yet): by the id.
         owner_pk_forget(user_id)
-        change = _write_once(write, user_id, None, if_match, creating, params)
+        user_pk = owner_pk_known(user_id)  # None, but on Citus
+        change = _write_once(write, user_id, user_pk, if_match, creating, params)
     if change.owner_pk is not None:
         owner_pk_met(user_id, change.owner_pk)
     if change.held:

@@ -17,12 +17,14 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from rest_framework.authtoken.models import Token
 
+from ..database.citus import citus_installed
 from ..domain import rules
 from ..domain.errors import InvalidUserId, UserNotFound
 from ..models import User, new_generation
+from . import sql
 from .aggregate import carts_ensure
 
 # user id -> pk. Emptied when full: the ids in use come back at once, at
@@ -53,8 +55,18 @@ def owner_pk_met(user_id: str, user_pk: int) -> None:
 
 def owner_pk_known(user_id: str) -> int | None:
     """The pk remembered for the user id; None: not met yet (the statements
-    then find the user by its id)."""
-    return _OWNER_PKS.get(user_id)
+    then find the user by its id). On Citus, which routes a statement by the
+    pk it is given (one it finds by the id would send it to every shard), a
+    pk not remembered is looked up (None: no such user)."""
+    user_pk = _OWNER_PKS.get(user_id)
+    if user_pk is None and citus_installed(connection):
+        with connection.cursor() as cursor:
+            cursor.execute(sql.OWNER_PK_SQL, {"username": user_id})
+            found = cursor.fetchone()
+        if found is not None:
+            user_pk = found[0]
+            owner_pk_met(user_id, user_pk)
+    return user_pk
 
 
 def owner_pk_forget(user_id: str) -> None:

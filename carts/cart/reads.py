@@ -74,7 +74,7 @@ def _read(statement: str, user_id: str, **params: Any) -> list[tuple[Any, ...]]:
     rows = _rows(statement, user_id, user_pk, params)
     if not rows and user_pk is not None:
         owner_pk_forget(user_id)
-        rows = _rows(statement, user_id, None, params)
+        rows = _rows(statement, user_id, owner_pk_known(user_id), params)
     if rows:
         owner_pk_met(user_id, rows[0][-1])
     return rows

@@ -26,6 +26,15 @@ they happen only when an item was written. SQLite, which has neither FOR
 UPDATE nor writes in CTEs (and lets one writer in at a time anyway), runs
 `*_ITEM` and `record_change` as separate statements (carts.cart.aggregate).
 
+A Citus cluster (carts.database.citus, docs/scaling.md) runs them as SQLite
+does, after CITUS_LOCK_CART, each statement routed whole to the cart's
+worker: Citus plans a data-modifying CTE holding an INSERT ... SELECT as
+several sub-plans joined on the coordinator, and refuses some of the
+one-round-trip statements' subqueries there. `*_ITEM` join where the
+one-round-trip statements have subqueries, so that each is one task on one
+worker; the feed position is Citus's distributed transaction number
+(_EVENT_POSITION).
+
 A cart held for checkout (carts_checkout, carts.cart.checkout) changes in no
 way until the hold ends or expires: every change's WHERE says so (_NOT_HELD),
 and the one-round-trip answer says whether a live hold refused it, so a
@@ -54,6 +63,11 @@ LOCK_CART = f"""
        FOR UPDATE OF k),
       ''), true)
 """
+
+# LOCK_CART on Citus: the same lock and note, by a function (migration carts
+# 0016) that notes the locked cart on the cart's worker and on the
+# coordinator, which each evaluate current_setting() for some statements.
+CITUS_LOCK_CART = "SELECT carts_lock_cart(%(user_pk)s::bigint, %(username)s)"
 
 # PostgreSQL's changes touch only the cart LOCK_CART locked: a cart created
 # (and its items written) by another request between the two statements is
@@ -150,25 +164,42 @@ _INSERT_ITEM = """
 """
 
 
-def _add_item(if_match: str = "") -> str:
+# The same conditions as _candidate_item's, with joins for its subqueries:
+# SQLite's and Citus's (the precondition is checked before). Citus runs an
+# INSERT ... SELECT whose subqueries read the cart's items on every shard
+# (or refuses it); joined on the cart's pk it is one task on one worker.
+_JOINED_CANDIDATE_ITEM = """
+    SELECT k.user_id, p.id, %(quantity)s, p.price, %(now)s, %(now)s
+    FROM carts_cart k
+    JOIN carts_product p ON p.id = %(product_id)s AND p.active
+    LEFT JOIN carts_cartitem c ON c.user_id = k.user_id AND c.product_id = p.id
+    LEFT JOIN (SELECT user_id, COUNT(*) AS items FROM carts_cartitem
+               WHERE user_id = %(user_pk)s GROUP BY user_id) n
+      ON n.user_id = k.user_id
+    WHERE k.user_id = %(user_pk)s AND k.merged_at IS NULL
+      AND (c.user_id IS NOT NULL OR COALESCE(n.items, 0) < %(max_lines)s)
+"""
+
+
+def _add_item(candidate: str, returning: str = _RETURNING_ITEM) -> str:
     return f"""
     {_INSERT_ITEM}
-    {_candidate_item(if_match)}
+    {candidate}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = carts_cartitem.quantity + excluded.quantity,
           updated_at = excluded.updated_at
       WHERE carts_cartitem.quantity + excluded.quantity <= %(max_quantity)s
-    {_RETURNING_ITEM}
+    {returning}
     """
 
 
-def _set_item(if_match: str = "") -> str:
+def _set_item(candidate: str, returning: str = _RETURNING_ITEM) -> str:
     return f"""
     {_INSERT_ITEM}
-    {_candidate_item(if_match)}
+    {candidate}
     ON CONFLICT (user_id, product_id) DO UPDATE
       SET quantity = excluded.quantity, updated_at = excluded.updated_at
-    {_RETURNING_ITEM}
+    {returning}
     """
 
 
@@ -195,9 +226,20 @@ def _clear_items(if_match: str = "") -> str:
     """
 
 
-# SQLite's statements: the precondition is checked before them.
-ADD_ITEM = _add_item()
-SET_ITEM = _set_item()
+# SQLite's and Citus's statements: the precondition is checked before them.
+ADD_ITEM = _add_item(_JOINED_CANDIDATE_ITEM)
+SET_ITEM = _set_item(_JOINED_CANDIDATE_ITEM)
+# Citus's own: it evaluates the item id's nextval() on the coordinator, so
+# it runs the INSERT ... SELECT as the SELECT on the cart's worker, then the
+# INSERT of its rows there, and in that INSERT it cannot read the catalog
+# in RETURNING: the product's name and price come from CITUS_PRODUCT_SQL
+# (the catalog is a reference table: the coordinator holds a copy).
+_RETURNING_ITEM_ROW = """
+    RETURNING user_id, quantity, created_at = updated_at, added_unit_price
+"""
+CITUS_ADD_ITEM = _add_item(_JOINED_CANDIDATE_ITEM, _RETURNING_ITEM_ROW)
+CITUS_SET_ITEM = _set_item(_JOINED_CANDIDATE_ITEM, _RETURNING_ITEM_ROW)
+CITUS_PRODUCT_SQL = "SELECT name, price FROM carts_product WHERE id = %(product_id)s"
 REMOVE_ITEM = _remove_item()
 CLEAR_ITEMS = _clear_items()
 
@@ -226,8 +268,12 @@ def bump(vendor: str) -> str:
 # the previous change of the cart committed: a cart's events never go
 # backwards in the feed. SQLite's writers commit one at a time, in the order
 # of the events' ids: 0.
+# On Citus a transaction id is a node's own; the distributed transaction
+# number (carts_feed_position(), migration carts 0016) is the coordinator's,
+# one order for every node.
 _EVENT_POSITION = {
     "postgresql": "GREATEST(event_position, pg_current_xact_id()::text::bigint)",
+    "citus": "GREATEST(event_position, carts_feed_position())",
     "sqlite": "event_position",
 }
 
@@ -255,7 +301,7 @@ def record_change(vendor: str, owners: str) -> list[str]:
     bumped = f"""(SELECT user_id, {shown_version("carts_cart")} AS version,
                    event_position
                  FROM carts_cart WHERE user_id {owners})"""
-    data = "%(data)s::jsonb" if vendor == "postgresql" else "%(data)s"
+    data = "%(data)s" if vendor == "sqlite" else "%(data)s::jsonb"
     return [
         bump(vendor).format(owners=owners),
         append_event(vendor, bumped=bumped, event="%(event)s", data=data),
@@ -303,6 +349,11 @@ OWNER_ENSURE = [
     ON CONFLICT (user_id) DO NOTHING
     """,
 ]
+
+
+# The user's pk by its id: where a caller must know it before the
+# statements (Citus routes a statement by the pk it is given).
+OWNER_PK_SQL = "SELECT id FROM carts_user WHERE username = %(username)s"
 
 
 def _one_round_trip(change: str, *, event: str, data: str) -> str:
@@ -355,13 +406,13 @@ CLEARED = "cart.cleared"
 _PRODUCT = "'product_id', %(product_id)s::text"
 # PostgreSQL's statements: lock, change, record, in one round trip.
 ADD_SQL = _one_round_trip(
-    _add_item(_ITEM_GUARD),
+    _add_item(_candidate_item(_ITEM_GUARD)),
     event=ITEM_ADDED,
     data=f"""jsonb_build_object({_PRODUCT}, 'quantity_added', %(quantity)s::integer,
       'quantity', (SELECT quantity FROM change LIMIT 1))""",
 )
 SET_SQL = _one_round_trip(
-    _set_item(_ITEM_GUARD),
+    _set_item(_candidate_item(_ITEM_GUARD)),
     event=ITEM_UPDATED,
     data=f"jsonb_build_object({_PRODUCT}, 'quantity', %(quantity)s::integer)",
 )

@@ -16,10 +16,21 @@ waits in the outbox until every transaction older than its own has ended
 database's idle_in_transaction_session_timeout and statement timeouts bound
 it). SQLite's writers commit one at a time, in the order of the ids.
 
+On a Citus cluster a transaction id is one node's own; the position is the
+distributed transaction number instead, which the coordinator hands out in
+one increasing order to every transaction it begins (every write reaches
+the workers through it), and the horizon is the lowest number still running
+there, or the reader's own (carts_feed_settled(), migration carts 0016). It
+is read in a transaction before the events are: a transaction below it that
+was not running then had ended, so the events' read, which takes its
+snapshot after, sees all its events.
+
 Long polling (`wait`) listens on EVENTS_CHANNEL on a connection of its own,
 registered as a waiter: the outbox's trigger notifies at commit only while
 one is registered (migration carts 0015), and a waiter reads again at least
-every few seconds besides.
+every few seconds besides. On Citus the outbox's rows are written on the
+workers, where no one listens (0016 drops the trigger): long polls read
+again once a second.
 """
 
 import re
@@ -33,10 +44,11 @@ from typing import Any
 
 import psycopg2
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from ..database.citus import citus_installed
 from ..domain.cart import rfc3339
 from ..domain.errors import InvalidCursor
 from ..models import CartEvent
@@ -127,7 +139,11 @@ def _listening() -> Iterator[Callable[[float], bool]]:
     pooler and no URL) it says yes once a second: a poll, never a hang."""
     if settings.CART_EVENTS_LISTEN_URL:
         listener = psycopg2.connect(settings.CART_EVENTS_LISTEN_URL, connect_timeout=2)
-    elif connection.vendor == "postgresql" and not settings.DATABASE_TRANSACTION_POOLER:
+    elif (
+        connection.vendor == "postgresql"
+        and not settings.DATABASE_TRANSACTION_POOLER
+        and not citus_installed(connection)
+    ):
         listener = psycopg2.connect(**connection.get_connection_params())
     else:
         yield _every_second
@@ -186,7 +202,12 @@ def _page(position: tuple[int, int], after: str | None, limit: int) -> EventPage
     events: QuerySet[CartEvent] = CartEvent.objects.filter(
         Q(position__gt=after_position) | Q(position=after_position, id__gt=after_id)
     )
-    if connection.vendor == "postgresql":
+    if citus_installed(connection):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT carts_feed_settled()")
+            (settled,) = cursor.fetchall()[0]
+        events = events.filter(position__lt=settled)
+    elif connection.vendor == "postgresql":
         events = events.filter(position__lt=_SETTLED)
     found = list(events.order_by("position", "id")[:limit])
     return EventPage(found, cursor_of(found[-1]) if found else after or "0-0")
