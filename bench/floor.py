@@ -11,12 +11,9 @@ Idempotency-Key, an add claims the key, adds and stores its answer in one
 transaction, as the service does; a GET whose If-None-Match is the cart's
 ETag reads the version alone and answers 304. The statements take the
 user's pk, which each worker process remembers as the service does
-(carts.cart.owners): a user id met for the first time costs the service's
-lookup first (for an add, sql.OWNER_ENSURE, which also gives a user without
-a cart row its row). An add to a user whose cart row went away goes the
-service's way too: the add that changes nothing, the query that says why,
-then the cart's row (the ORM's statement, written out here) and the add
-again in one transaction.
+(carts.cart.owners); an add to a user id not met yet sends sql.OWNER_ENSURE
+in front of the add, as the service does for its staff callers, which gives
+a user without a cart row its row in the same round trip.
 
     gunicorn --pythonpath bench floor:application   (from the project folder)
 
@@ -33,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg2
-from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from carts.api import sql as api_sql
 from carts.api.conditional import entity_tag
@@ -108,9 +104,6 @@ def _add(username: str, body: bytes, key: str | None):
         "if_match": None,
     }
     with _cursor() as cursor:
-        params["user_pk"] = _owner_pk_for_write(cursor, params)
-        if params["user_pk"] is None:
-            return "409 Conflict", {"error": "refused"}, None
         if key is None:
             return _answer_add(cursor, params)
         claim = {
@@ -145,104 +138,36 @@ def _add(username: str, body: bytes, key: str | None):
 
 
 def _answer_add(cursor, params):
-    row = _add_line(cursor, params)
-    if row[3] is None:  # no line written
-        # The service's path (carts.cart.items._write_item): ask why; a user
-        # with no cart row yet gets one, and the add again, in one
-        # transaction. Otherwise the floor says no more than no, and creates
-        # no user.
-        cursor.execute(sql.DIAGNOSE_SQL, params)
-        user_exists, cart_exists = cursor.fetchone()[:2]
-        if user_exists and not cart_exists:
-            row = _cart_create_and_add(cursor, params)
-    (
-        version,
-        _locked,
-        _held,
-        user_id,
-        new_quantity,
-        created,
-        name,
-        price,
-        added_price,
-    ) = row
+    user_pk = _owner_pks.get(params["username"])
+    statements = [sql.ADD_SQL]
+    if user_pk is None:  # the service's creating write (carts.cart.owners)
+        statements[:0] = sql.OWNER_ENSURE
+        params = params | {
+            "may_create": True,
+            "password": "!" + secrets.token_urlsafe(30),
+            "is_guest": False,
+            "generation": 1 + secrets.randbelow(2**31 - 1),
+        }
+    cursor.execute(";".join(statements), params | {"user_pk": user_pk})
+    version, owner_pk, _held, user_id, new_quantity, created, name, price, added = (
+        cursor.fetchone()
+    )
     if user_id is None:
         return "409 Conflict", {"error": "refused"}, None
+    _owner_pks[params["username"]] = owner_pk
     status = "201 Created" if created else "200 OK"
-    line = _line(params["product_id"], name, new_quantity, price, added_price)
+    line = _line(params["product_id"], name, new_quantity, price, added)
     return status, line, _etag(params["username"], version)
-
-
-def _add_line(cursor, params) -> tuple:
-    cursor.execute(sql.ADD_SQL, params)
-    return cursor.fetchone()
-
-
-# The ORM's statements in carts.cart.owners, as Django sends them.
-USER_ID = """SELECT "carts_user"."id" AS "pk" FROM "carts_user"
-  WHERE "carts_user"."username" = %(username)s ORDER BY 1 ASC LIMIT 1"""
-CART_CREATE = """INSERT INTO "carts_cart"
-  ("user_id", "version", "updated_at", "merged_into_id", "merged_at")
-  VALUES (%(user_id)s, 0, %(now)s, NULL, NULL) ON CONFLICT DO NOTHING"""
-
-
-def _cart_create_and_add(cursor, params) -> tuple:
-    # In the transaction of an Idempotency-Key's claim already: a savepoint,
-    # as Django's nested atomic block takes.
-    if cursor.connection.get_transaction_status() == TRANSACTION_STATUS_IDLE:
-        begin, end = "BEGIN", "COMMIT"
-    else:
-        begin, end = "SAVEPOINT cart", "RELEASE SAVEPOINT cart"
-    cursor.execute(begin)
-    try:
-        cursor.execute(CART_CREATE, params | {"user_id": params["user_pk"]})
-        return _add_line(cursor, params)
-    finally:
-        cursor.execute(end)
-
-
-def _owner_pk_for_write(cursor, params) -> int | None:
-    """carts.cart.owners.owner_pk_for_write for a staff caller."""
-    user_pk = _owner_pks.get(params["username"])
-    if user_pk is None:
-        cursor.execute(
-            ";".join(sql.OWNER_ENSURE),
-            params
-            | {
-                "may_create": True,
-                "password": "!" + secrets.token_urlsafe(30),
-                "is_guest": False,
-                "generation": 1 + secrets.randbelow(2**31 - 1),
-            },
-        )
-        user_pk = _owner_pk_met(params["username"], cursor.fetchone())
-    return user_pk
-
-
-def _owner_pk(cursor, username: str) -> int | None:
-    """carts.cart.owners.owner_pk."""
-    user_pk = _owner_pks.get(username)
-    if user_pk is None:
-        cursor.execute(USER_ID, {"username": username})
-        user_pk = _owner_pk_met(username, cursor.fetchone())
-    return user_pk
-
-
-def _owner_pk_met(username: str, row: tuple | None) -> int | None:
-    if row is None:
-        return None
-    _owner_pks[username] = row[0]
-    return row[0]
 
 
 def _get(username: str, known: str | None):
     with _cursor() as cursor:
-        params = {"username": username, "user_pk": _owner_pk(cursor, username)}
-        if params["user_pk"] is None:
-            return "404 Not Found", {"error": "user_not_found"}, None
+        params = {"username": username, "user_pk": _owner_pks.get(username)}
         if known is not None:
             cursor.execute(sql.CART_VERSION_SQL, params)
             row = cursor.fetchone()
+            if row:
+                _owner_pks[username] = row[1]
             etag = _etag(username, row[0] if row else 0)
             if known == etag:
                 return "304 Not Modified", None, etag
@@ -250,6 +175,7 @@ def _get(username: str, known: str | None):
         rows = cursor.fetchall()
     if not rows:
         return "404 Not Found", {"error": "user_not_found"}, None
+    _owner_pks[username] = rows[0][-1]
     items = [_line(*row[:6]) for row in rows if row[0] is not None]
     available = [item for item in items if item["available"]]
     subtotal = sum((Decimal(item["line_total"]) for item in available), Decimal("0.00"))
@@ -273,7 +199,7 @@ def _get(username: str, known: str | None):
             ],
             "checkout": None if rows[0][6] is None else {"id": str(rows[0][6])},
         },
-        _etag(username, rows[0][-1]),
+        _etag(username, rows[0][-2]),
     )
 
 

@@ -39,11 +39,12 @@ from scale_curves import (
     stale_guests_load,
 )
 from scale_explain import cart_plans, django_plans
-from scale_report import render
+from scale_report import purge_figures, render
 from servers import BIN, OUT, ROOT, manage
 
 SIZES = [10_000, 100_000, 1_000_000]
 LINE_COUNTS = [1, 3, 10, 50, 100]
+CURVES = ["carts", "lines", "side", "grpc", "purge"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,6 +53,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lines", default=",".join(map(str, LINE_COUNTS)))
     parser.add_argument("--side-rows", type=int, default=1_000_000)
     parser.add_argument("--stale-guests", type=int, default=200_000)
+    parser.add_argument(
+        "--curves",
+        default=",".join(CURVES),
+        help="the curves measured (the carts are loaded for any); SCALE.md "
+        "is written only when all are",
+    )
+    parser.add_argument(
+        "--purge-args", default="", help="options of purge_carts, e.g. --batch-size"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=2, help="seconds")
     parser.add_argument("--duration", type=int, default=8, help="seconds")
@@ -62,6 +72,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    curves = args.curves.split(",")
+    if not set(curves) <= set(CURVES):
+        sys.exit(f"bench-scale: --curves takes some of {','.join(CURVES)}")
     if "DATABASE_URL" not in os.environ:
         sys.exit(
             "bench-scale: run me through `make bench-scale` (it gives the database)"
@@ -112,19 +125,25 @@ def main() -> None:
             servers.grpc_ready,
         ) as grpc_server,
     ):
-        points = carts_curve(scale, [service, floor], loaded=1)
+        points = carts_curve(
+            scale, [service, floor], loaded=1, measure="carts" in curves
+        )
         largest = points[-1]["carts"]
         plans = cart_plans(
             connection,
             username=f"user{largest // 2:05d}",
             product_id=products[0],
         )
-        lines_curve(scale, service, floor)
-        side_tables_curve(scale, [service, floor], largest)
-        grpc = grpc_curve(scale, grpc_server, largest)
-        stale_guests_load(scale)
-        plans += django_plans(env, token=token)
-        purge = purge_curve(scale, service, largest)
+        if "lines" in curves:
+            lines_curve(scale, service, floor)
+        if "side" in curves:
+            side_tables_curve(scale, [service, floor], largest)
+        grpc = grpc_curve(scale, grpc_server, largest) if "grpc" in curves else None
+        purge = None
+        if "purge" in curves:
+            stale_guests_load(scale)
+            plans += django_plans(env, token=token)
+            purge = purge_curve(scale, service, largest)
     report = {
         "started": started,
         "finished": datetime.now(UTC),
@@ -140,6 +159,11 @@ def main() -> None:
         "plans": [plan.__dict__ for plan in plans],
     }
     (OUT / "scale.json").write_text(json.dumps(report, default=str, indent=1))
+    if set(curves) != set(CURVES):
+        if purge:
+            print(f"bench-scale: purge {purge_figures(purge)}", file=sys.stderr)
+        print(f"bench-scale: wrote {OUT / 'scale.json'}, no SCALE.md", file=sys.stderr)
+        return
     Path(args.output).write_text(render(report, Path(args.output).parent))
     print(f"bench-scale: wrote {args.output}", file=sys.stderr)
 

@@ -3,6 +3,7 @@ its data (bench/scale_data.py) and measures its cells with `make bench`'s
 own measurement.run_cell, on the servers bench/scale.py started."""
 
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 import measurement
 import psycopg2
 import scale_data
-from measurement import Load, refusals, run_cell
+from measurement import Load, refusals, run_cell, tree_cpu
 from servers import BIN, ROOT, Server, proc_stat
 
 CART_WORKLOADS = ["add", "get", "get-304"]
@@ -25,6 +26,11 @@ NEW_IDS = 200_000_000
 # The purge curve's live load: windows this long, before, during and after.
 PURGE_WINDOW = 5
 WINDOWS_BEFORE_AND_AFTER = 3
+PURGE_CONNECTION = "bench-scale purge_carts"
+# A cell with more of its requests refused than this share is measured
+# again, at most REMEASURES times (Scale.cell).
+REFUSED_SHARE = 0.01
+REMEASURES = 2
 # What SCALE.md reports sizes of.
 TABLES = [
     "carts_user",
@@ -46,14 +52,20 @@ class SideTable:
     fill: Callable[..., None]
 
 
-# The events issue's outbox is one more entry here: its table, `add`, and a
-# loader of outbox rows in scale_data.py.
 SIDE_TABLES = [
     SideTable(
         "stored Idempotency-Key answers",
         "carts_idempotencyrecord",
         "add-key",
         lambda cursor, rows: scale_data.idempotency_records_load(cursor, count=rows),
+    ),
+    # Every add writes its event there (the floor writes none: its cells
+    # show what the machine did meanwhile).
+    SideTable(
+        "outbox rows (events)",
+        "carts_cartevent",
+        "add",
+        lambda cursor, rows: scale_data.cart_events_load(cursor, count=rows),
     ),
 ]
 
@@ -89,16 +101,32 @@ class Scale:
         measurement.USERS = users
         load = replace(self.load, products=products or self.load.products)
         load_average = os.getloadavg()[0]
-        cell = run_cell(
-            load,
-            server,
-            workload,
-            self.args.concurrency,
-            self.args,
-            self.connection,
-            self.postmaster,
-        )
-        cell |= {"curve": curve, "point": point, "load_average": load_average}
+        attempts: list[dict] = []
+        # A cell whose requests the server refused in part (the bulkhead's
+        # 503s when the shared machine stalls PostgreSQL; a 503 costs next to
+        # nothing) measured less work per request than its neighbours: it is
+        # measured again, and the attempt refused least is kept.
+        while len(attempts) <= REMEASURES and (
+            not attempts or refused_share(attempts[-1]) > REFUSED_SHARE
+        ):
+            attempts.append(
+                run_cell(
+                    load,
+                    server,
+                    workload,
+                    self.args.concurrency,
+                    self.args,
+                    self.connection,
+                    self.postmaster,
+                )
+            )
+        cell = min(attempts, key=refused_share)
+        cell |= {
+            "curve": curve,
+            "point": point,
+            "load_average": load_average,
+            "attempts": len(attempts),
+        }
         self.cells.append(cell)
         return cell
 
@@ -127,9 +155,15 @@ class Scale:
         return {name: {"table": table, "indexes": index} for name, table, index in rows}
 
 
-def carts_curve(scale: Scale, sides: list[Server], loaded: int) -> list[dict]:
+def refused_share(cell: dict) -> float:
+    return sum(cell["refusals"].values()) / max(1, cell["requests"])
+
+
+def carts_curve(
+    scale: Scale, sides: list[Server], loaded: int, *, measure: bool
+) -> list[dict]:
     """Each size: its data loaded on top of the `loaded` carts there are,
-    then every workload on the service and the floor."""
+    then (`measure`) every workload on the service and the floor."""
     points = []
     for size in map(int, scale.args.sizes.split(",")):
         started = time.monotonic()
@@ -142,7 +176,7 @@ def carts_curve(scale: Scale, sides: list[Server], loaded: int) -> list[dict]:
             shape = scale_data.shape(cursor)
         hit, read = scale.cache_blocks()
         load_average = os.getloadavg()[0]
-        for workload in CART_WORKLOADS:
+        for workload in CART_WORKLOADS if measure else []:
             for server in sides:
                 scale.cell("carts", size, server, workload, users=size)
         hit_after, read_after = scale.cache_blocks()
@@ -180,7 +214,8 @@ def lines_curve(scale: Scale, service: Server, floor: Server) -> None:
 def side_tables_curve(scale: Scale, sides: list[Server], users: int) -> None:
     rows = scale.args.side_rows
     for side in SIDE_TABLES:
-        scale.sql(f"TRUNCATE {side.table}")
+        # CASCADE: the webhooks' deliveries (none here) point at the outbox.
+        scale.sql(f"TRUNCATE {side.table} CASCADE")
         for stored in (0, rows):
             if stored:
                 with scale.connection.cursor() as cursor:
@@ -235,15 +270,22 @@ def purge_curve(scale: Scale, service: Server, users: int) -> dict:
     for _ in range(WINDOWS_BEFORE_AND_AFTER):
         window("before")
     remaining: list[tuple[float, int]] = []
+    cpu: dict[str, float] = {}
     started = time.monotonic()
     purge = subprocess.Popen(
-        [BIN / "python", "manage.py", "purge_carts"],
+        [
+            BIN / "python",
+            "manage.py",
+            "purge_carts",
+            *shlex.split(scale.args.purge_args),
+        ],
         cwd=ROOT,
-        env=scale.env,
+        # libpq's name for its connection, by which count_stale finds it.
+        env=scale.env | {"PGAPPNAME": PURGE_CONNECTION},
         stdout=subprocess.PIPE,
         text=True,
     )
-    counter = threading.Thread(target=count_stale, args=(purge, remaining))
+    counter = threading.Thread(target=count_stale, args=(purge, remaining, cpu))
     counter.start()
     while purge.poll() is None:
         window("during")
@@ -262,6 +304,8 @@ def purge_curve(scale: Scale, service: Server, users: int) -> dict:
         "purged": guests - left,
         "output": purge.stdout.read().strip(),
         "returncode": purge.returncode,
+        "purge_args": scale.args.purge_args,
+        "cpu": cpu,
         "seconds": last - started,
         "deleting_seconds": last - first,
         "remaining": [(at - started, left) for at, left in remaining],
@@ -269,12 +313,17 @@ def purge_curve(scale: Scale, service: Server, users: int) -> dict:
     }
 
 
-def count_stale(purge: subprocess.Popen, remaining: list) -> None:
+def count_stale(purge: subprocess.Popen, remaining: list, cpu: dict) -> None:
     """The stale guests left, every second until purge_carts ends (a
-    connection of its own: this runs beside the harness's)."""
+    connection of its own: this runs beside the harness's); and the CPU
+    seconds of purge_carts and of its backends (one per job) as last seen
+    (up to a second short)."""
     connection = psycopg2.connect(os.environ["DATABASE_URL"])
     connection.autocommit = True
-    with connection, connection.cursor() as cursor:
+    backends: dict[int, float] = {}
+    # Not `with connection`: psycopg2 would open a transaction, in which
+    # pg_stat_activity stays as first read.
+    with connection.cursor() as cursor:
         while True:
             ended = purge.poll() is not None
             cursor.execute(
@@ -283,5 +332,15 @@ def count_stale(purge: subprocess.Popen, remaining: list) -> None:
             remaining.append((time.monotonic(), cursor.fetchall()[0][0]))
             if ended:
                 break
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                [PURGE_CONNECTION],
+            )
+            for (backend,) in cursor.fetchall():
+                backends.setdefault(backend, 0.0)
+            cpu["purge_carts"] = tree_cpu(purge.pid) or cpu.get("purge_carts", 0)
+            for backend, seen in backends.items():
+                backends[backend] = tree_cpu(backend) or seen
+            cpu["backend"] = sum(backends.values())
             time.sleep(1)
     connection.close()

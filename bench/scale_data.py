@@ -155,6 +155,29 @@ def idempotency_records_load(cursor, *, count: int) -> None:
     )
 
 
+def cart_events_load(cursor, *, count: int) -> None:
+    """`count` events in the outbox, as adds to the loaded carts left them
+    (`cart.item_added`, the data an add writes), spread over user00001…
+    and written by one transaction (one feed position, then their ids)."""
+    cursor.execute(
+        """
+        WITH owners AS (
+          SELECT id, username, row_number() OVER (ORDER BY id) - 1 AS n
+          FROM carts_user WHERE starts_with(username, 'user')
+        ), total AS (SELECT count(*) AS owners FROM owners)
+        INSERT INTO carts_cartevent
+          (position, user_pk, username, type, cart_version, occurred_at, data)
+        SELECT pg_current_xact_id()::text::bigint, o.id, o.username,
+          'cart.item_added', %(lines)s + 1 + i / (SELECT owners FROM total),
+          now(), jsonb_build_object('product_id', %(product)s::text,
+            'quantity_added', 1, 'quantity', 2)
+        FROM generate_series(0, %(count)s - 1) i
+          JOIN owners o ON o.n = i %% (SELECT owners FROM total)
+        """,
+        {"count": count, "lines": LINES, "product": PRODUCTS[0]},
+    )
+
+
 def _changed(cursor, stale: bool):
     cursor.execute("SELECT now() - %s::interval", [STALE_AGE if stale else "0 seconds"])
     return cursor.fetchone()[0]

@@ -4,8 +4,8 @@ transaction rolled back, so that a write explained changes nothing.
 
 The cart statements come from carts/cart/sql.py and carts/api/sql.py, the
 token lookup from carts/auth/authentication.py; purge_carts' statements are
-the ORM's, so they are caught as Django sends them while one batch is
-expired (and rolled back) in this process.
+caught as Django sends them while one batch is expired (and rolled back) in
+this process, each round trip of several statements split into them.
 """
 
 import os
@@ -58,7 +58,8 @@ def explain(cursor, curve: str, statement: str, text: str, params=None) -> Plan:
 
 def cart_plans(connection, *, username: str, product_id: str) -> list[Plan]:
     """get, get-304, add (its statements in order, in one transaction as the
-    service sends them) and add-key's claim, for one loaded cart."""
+    service sends them, with the user's pk as a warm process remembers it)
+    and add-key's claim, for one loaded cart."""
     sys.path.insert(0, str(ROOT))
     from carts.api.sql import IDEMPOTENCY_CLAIM
     from carts.cart.sql import ADD_SQL, CART_SQL, CART_VERSION_SQL
@@ -74,6 +75,8 @@ def cart_plans(connection, *, username: str, product_id: str) -> list[Plan]:
         "max_quantity": 1000,
     }
     with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM carts_user WHERE username = %s", [username])
+        params["user_pk"] = cursor.fetchone()[0]
         plans = [
             explain(cursor, "get", "CART_SQL", CART_SQL, params),
             explain(cursor, "get-304", "CART_VERSION_SQL", CART_VERSION_SQL, params),
@@ -134,13 +137,19 @@ def django_plans(env: dict, *, token: str) -> list[Plan]:
         ]
         seen = set()
         for query in caught.captured_queries:
-            text = query["sql"]
-            # Deletes come in chunks of one shape: one plan each.
-            shape = re.sub(r"\((?:'[^']*'|\d+)(?:, (?:'[^']*'|\d+))*\)", "(...)", text)
-            if text in ("BEGIN", "COMMIT", "ROLLBACK") or shape in seen:
-                continue
-            seen.add(shape)
-            described = shape if len(shape) < 90 else shape[:87] + "..."
-            plans.append(explain(cursor, "purge", described, text))
+            # Neither the purge's statements nor their values hold a ";".
+            for statement in filter(str.strip, query["sql"].split(";")):
+                text = " ".join(statement.split())
+                # A batch's ids, as a list or an array: one plan per shape.
+                shape = re.sub(
+                    r"\((?:'[^']*'|\d+)(?:, (?:'[^']*'|\d+))*\)|ARRAY\[[\d,]*\]",
+                    "(...)",
+                    text,
+                )
+                if text in ("BEGIN", "COMMIT", "ROLLBACK") or shape in seen:
+                    continue
+                seen.add(shape)
+                described = shape if len(shape) < 90 else shape[:87] + "..."
+                plans.append(explain(cursor, "purge", described, text))
     connection.close()
     return plans

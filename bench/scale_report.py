@@ -4,6 +4,7 @@ the plots are scale_plots.py's."""
 import statistics
 from pathlib import Path
 
+from scale_curves import SIDE_TABLES
 from scale_explain import Plan
 from scale_plots import bars_plot, cells_of, cost_ms, curve_plot, p99_ms, purge_plot
 
@@ -40,10 +41,13 @@ def cell_table(cells: list[dict], first: str, value) -> list[str]:
     ]
     for cell in cells:
         errors = cell["non_2xx"] + cell["socket_errors"]
+        # Scale.cell measures a cell the server refused in part again.
+        attempts = cell.get("attempts", 1)
+        best = f" (fewest of {attempts} attempts)" if attempts > 1 else ""
         rows.append(
             f"| {value(cell)} | {cell['workload']} | {cell['server']} "
             f"| {cell['rps']:.0f} | {cell['p50_ms']:.1f} | {cell['p99_ms']:.1f} "
-            f"| {cost_ms(cell):.2f} | {errors} | {refused(cell['refusals'])} "
+            f"| {cost_ms(cell):.2f} | {errors} | {refused(cell['refusals'])}{best} "
             f"| {cell['load_average']:.1f} |"
         )
     return rows
@@ -56,12 +60,16 @@ def purge_figures(purge: dict) -> dict:
     }
     before = statistics.median(phases["before"])
     worst = max(phases["during"], default=before)
+    cpu = sum(purge["cpu"].values())
     return {
         "rate": purge["purged"] / max(purge["deleting_seconds"], 1e-9),
         "p99_before": before,
         "p99_during_worst": worst,
         "p99_during_median": statistics.median(phases["during"] or [before]),
+        "p99_after_median": statistics.median(phases["after"] or [before]),
         "ratio": worst / before,
+        "carts_per_cpu_second": purge["purged"] / cpu if cpu else None,
+        "cpu": purge["cpu"],
     }
 
 
@@ -179,10 +187,13 @@ def render(report: dict, folder: Path) -> str:
     )
     for cell in report["cells"]:
         if cell["curve"] == "side":
-            cell["label"] = f"{cell['point']:,} stored\n({cell['server']})"
+            cell["label"] = f"{cell['point']:,} rows\n({cell['server']})"
         elif cell["curve"] == "grpc":
             cell["label"] = ("existing carts", "new ids")[cell["point"]]
-    side_cells = cells_of(report, "side")
+    side_cells = {
+        side.name: cells_of(report, "side", side_table=side.name)
+        for side in SIDE_TABLES
+    }
     grpc_cells = cells_of(report, "grpc")
     windows = [
         "| phase | from s | req/s | p50 ms | p99 ms | errors | refusals | load avg |",
@@ -257,9 +268,10 @@ def render(report: dict, folder: Path) -> str:
         "",
         "`add-key` (an `Idempotency-Key` on every add) with the table of "
         f"stored answers emptied, then holding {args['side_rows']:,} answers "
-        "of the same caller. The outbox of the events issue is not on main "
-        "yet: its point is one more entry of `SIDE_TABLES` in "
-        "`bench/scale.py`.",
+        "of the same caller; `add` (each writes its event) with the outbox "
+        f"(`carts_cartevent`) emptied, then holding {args['side_rows']:,} "
+        "events of the loaded carts (the floor writes none: its cells show "
+        "what the machine did meanwhile).",
         "",
         "gRPC `AddItem` (`bench/grpc_load.py`) to the loaded carts, then to "
         "ids drawn from `user00001`…`user200000000`, almost all unknown, so "
@@ -269,13 +281,14 @@ def render(report: dict, folder: Path) -> str:
         "existed.",
         "",
         bars_plot(
-            {"stored keys": side_cells, "gRPC AddItem": grpc_cells},
-            folder,
-            "scale-side-grpc.png",
+            side_cells | {"gRPC AddItem": grpc_cells}, folder, "scale-side-grpc.png"
         ),
         "",
-        *cell_table(side_cells, "stored keys", lambda c: f"{c['point']:,}"),
-        "",
+        *(
+            line
+            for name, cells in side_cells.items()
+            for line in [*cell_table(cells, name, lambda c: f"{c['point']:,}"), ""]
+        ),
         *cell_table(grpc_cells, "ids", lambda c: c["label"]),
         "",
         f"## 4. Purge under load (at {largest} carts)",
@@ -288,9 +301,18 @@ def render(report: dict, folder: Path) -> str:
         f"- purge_carts: `{purge['output']}` (exit {purge['returncode']}), "
         f"{purge['seconds']:.0f} s from its start, {purge['deleting_seconds']:.0f} s "
         f"deleting: **{figures['rate']:,.0f} carts/s**",
+        "- purge_carts' CPU (its process and its PostgreSQL backend): "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in purge["cpu"].items())
+        + (
+            f": **{figures['carts_per_cpu_second']:,.0f} carts per CPU-second**"
+            if figures["carts_per_cpu_second"]
+            else ""
+        )
+        + f" (options: `{purge['purge_args'] or 'none'}`)",
         f"- live p99: {figures['p99_before']:.1f} ms before (median window), "
         f"{figures['p99_during_median']:.1f} ms during (median), "
-        f"{figures['p99_during_worst']:.1f} ms in the worst window",
+        f"{figures['p99_during_worst']:.1f} ms in the worst window, "
+        f"{figures['p99_after_median']:.1f} ms after (median)",
         "",
         purge_plot(purge, folder, "scale-purge.png"),
         "",
@@ -299,8 +321,9 @@ def render(report: dict, folder: Path) -> str:
         f"## 5. Plans at {largest} carts",
         "",
         "`EXPLAIN (ANALYZE, BUFFERS)` of the statements each curve runs, in a "
-        "transaction rolled back; purge_carts' are the ORM's, caught while one "
-        "batch of 500 stale guests was expired and rolled back.",
+        "transaction rolled back; purge_carts' are caught as it sends them "
+        "while one batch of 500 stale guests was expired and rolled back (a "
+        "round trip of several statements split into them).",
         "",
         *plans_section(report),
     ]

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
-from carts.models import Cart, CartItem, IdempotencyRecord, User
+from carts.models import Cart, CartEvent, CartItem, IdempotencyRecord, User
 
 # bench/ is the repository's, not the image's: the host suite runs these.
 pytestmark = pytest.mark.repository
@@ -117,6 +117,30 @@ def test_stored_answers_belong_to_the_front_end(scale_data, front_end):
     assert set(records.values_list("caller__username", "status")) == {
         (scale_data.STAFF, 200)
     }
+
+
+# The feed shows what committed (transaction=True).
+@pytest.mark.django_db(transaction=True)
+def test_outbox_rows_are_add_events_of_the_loaded_carts(scale_data, front_end):
+    with connection.cursor() as cursor:
+        scale_data.cart_events_load(cursor, count=2 * USERS + 7)
+    events = CartEvent.objects.order_by("id")
+    assert events.count() == 2 * USERS + 7
+    loaded = dict(
+        User.objects.filter(username__startswith="user").values_list("pk", "username")
+    )
+    assert {(event.user_pk, event.username) for event in events} == set(loaded.items())
+    assert {event.type for event in events} == {"cart.item_added"}
+    per_cart = [events.filter(user_pk=pk).count() for pk in loaded]
+    assert sorted(set(per_cart)) == [2, 3]
+    # The feed serves them in order, and the service's next add follows them.
+    added = front_end.post(
+        "/cart/user00007", {"product_id": "scale-008"}, format="json"
+    )
+    assert added.status_code in (200, 201)
+    page = front_end.get("/events", {"limit": 500}).json()["events"]
+    assert [event["type"] for event in page] == ["cart.item_added"] * (2 * USERS + 8)
+    assert page[-1]["user_id"] == "user00007"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,19 +1,25 @@
 """manage.py purge_carts (API.md v2, "Expiry") on real PostgreSQL transactions."""
 
+import re
 import threading
+import time
 from datetime import timedelta
 from io import StringIO
 
 import psycopg2
 import pytest
-from django.core.management import call_command
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import Group, Permission
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from carts.cart import expiry
 from carts.cart.owners import NewOwner, owner_cart_ensure
-from carts.models import Cart, CartItem, User
+from carts.models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord, User
+from devtools.liveservice import Gunicorn
 
 from .conftest import cart_lines, database_url_for_tests
 
@@ -141,6 +147,35 @@ def test_purge_works_in_batches_while_adds_run(catalog, make_client):
     assert added == len(answers)
 
 
+def test_pauses_between_batches_change_nothing_of_what_goes(carts_of_every_age):
+    assert "removed: 1 stale guests, 1 merged guests" in purge(
+        "--batch-size", "1", "--pause", "0.01"
+    )
+
+
+def test_jobs_at_once_purge_what_one_job_purges(carts_of_every_age):
+    for n in range(6):
+        owner(f"old-guest{n}", guest=True, age=DAY * 40)
+
+    output = purge("--batch-size", "1", "--jobs", "3")
+
+    assert "removed: 7 stale guests, 1 merged guests" in output
+    assert not User.objects.filter(username__startswith="old-guest").exists()
+    assert User.objects.filter(username="fresh-guest").exists()
+
+
+@pytest.mark.parametrize("jobs", ["0", "9"])
+def test_jobs_out_of_range_are_refused(jobs):
+    with pytest.raises(CommandError, match="--jobs must be 1 to 8"):
+        purge("--jobs", jobs)
+
+
+@pytest.mark.parametrize("pause", ["-1", "61", "nan"])
+def test_a_pause_out_of_range_is_refused(pause):
+    with pytest.raises(CommandError, match="--pause must be 0 to 60 seconds"):
+        purge("--pause", pause)
+
+
 def test_a_cart_being_written_during_the_purge_is_kept(catalog):
     user_id = owner("busy-guest", guest=True, age=DAY * 40)
     owner("idle-guest", guest=True, age=DAY * 40)
@@ -165,3 +200,106 @@ def test_a_cart_being_written_during_the_purge_is_kept(catalog):
     assert usernames() >= {"busy-guest"}
     assert "idle-guest" not in usernames()
     assert purge().startswith("purge_carts removed: 0 stale guests")
+
+
+@pytest.fixture
+def guest_with_every_kind_of_row(catalog):
+    """A stale guest that every table with a key to users holds a row of, and
+    a fresh guest merged into it."""
+    user_id = owner("stale-guest", guest=True, lines=2, age=DAY * 40)
+    guest = User.objects.get(pk=user_id)
+    IdempotencyRecord.objects.create(
+        caller=guest, key="k1", request_hash="0" * 64, status=200
+    )
+    Checkout.objects.create(
+        user=guest,
+        state=Checkout.State.COMPLETED,
+        expires_at=timezone.now() - DAY,
+        completed_at=timezone.now() - DAY,
+        currency="USD",
+    )
+    LogEntry.objects.create(user=guest, object_repr="a cart", action_flag=ADDITION)
+    guest.groups.add(Group.objects.create(name="testers"))
+    guest.user_permissions.add(Permission.objects.get(codename="view_cart"))
+    owner("merged-guest", guest=True, lines=0, age=DAY)
+    merged("merged-guest", "stale-guest", age=DAY)
+    return user_id
+
+
+def test_a_purged_guest_leaves_no_row_behind(guest_with_every_kind_of_row):
+    user_id = guest_with_every_kind_of_row
+
+    assert "removed: 1 stale guests" in purge()
+
+    assert not User.objects.filter(pk=user_id).exists()
+    for model, key in [
+        (CartItem, "user_id"),
+        (Token, "user_id"),
+        (IdempotencyRecord, "caller_id"),
+        (Checkout, "user_id"),
+        (LogEntry, "user_id"),
+        (User.groups.through, "user_id"),
+        (User.user_permissions.through, "user_id"),
+        (Cart, "user_id"),
+    ]:
+        assert not model.objects.filter(**{key: user_id}).exists(), model
+    assert Group.objects.filter(name="testers").exists()
+    # A cart merged into the guest keeps its row, as Django's SET_NULL did.
+    assert Cart.objects.get(user__username="merged-guest").merged_into_id is None
+    # The expiry is recorded (carts.cart.aggregate, rule 2), and outlives it.
+    assert list(
+        CartEvent.objects.filter(user_pk=user_id).values_list("type", "data")
+    ) == [(expiry.EXPIRED, {"deleted": True})]
+
+
+def test_the_purge_reaches_every_foreign_key_to_users():
+    """A table given a key to carts_user later needs its statement in
+    _DELETE_OWNERS, or the purge of its guests fails on the key."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT c.conrelid::regclass::text, a.attname
+            FROM pg_constraint c JOIN pg_attribute a
+              ON a.attrelid = c.conrelid AND a.attnum = ANY(c.conkey)
+            WHERE c.contype = 'f' AND c.confrelid = 'carts_user'::regclass
+            """
+        )
+        foreign_keys = set(cursor.fetchall())
+    statements = {
+        re.match(r"(?:DELETE FROM|UPDATE) (\w+) .*WHERE (\w+) ", statement).groups()
+        for statement in expiry._DELETE_OWNERS
+    }
+
+    assert statements - {("carts_user", "id")} == foreign_keys
+
+
+@pytest.fixture
+def single_connection_service(transactional_db, tmp_path):
+    """The service in a process of its own with one connection (1 worker,
+    1 thread): every request after the first meets its warm token cache."""
+    env = {"GUNICORN_WORKERS": "1", "GUNICORN_THREADS": "1"}
+    with Gunicorn(database_url_for_tests(), tmp_path, workers=1, env=env) as server:
+        yield server
+
+
+def test_the_service_refuses_a_purged_guests_token_at_once(
+    single_connection_service, catalog
+):
+    """The purge deletes by SQL: the triggers' NOTIFY is all that tells the
+    service's connection, in another process, to forget the cached token."""
+    server = single_connection_service
+    owner("stale-guest", guest=True, age=DAY * 40)
+    token = Token.objects.get(user__username="stale-guest").key
+
+    def read() -> int:
+        return server.request("GET", "/cart/stale-guest", token=token).status
+
+    assert [read(), read()] == [200, 200]  # the second from the cache
+
+    assert "removed: 1 stale guests" in purge()
+
+    # Bounded, not timed: the notification is on its way once purge() returns.
+    deadline = time.monotonic() + 5
+    while read() == 200 and time.monotonic() < deadline:
+        time.sleep(0.05)  # under the throttle's rate
+    assert [read() for _ in range(3)] == [401, 401, 401]

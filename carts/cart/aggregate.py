@@ -145,9 +145,10 @@ class Change(NamedTuple):
 
     version: int  # the cart's, after the write (0: no cart row)
     row: tuple[Any, ...] | None  # the change's first row; None if it changed nothing
-    # False when the pk was not the user id's (a stale pk: look it up
-    # again), or, on PostgreSQL, when the user has no cart row yet.
-    locked: bool = True
+    # The pk of the user whose cart the write found; None when the user id's
+    # user has no cart (or, given a stale pk, is not that pk's user) and,
+    # on PostgreSQL, when the user has no cart row yet.
+    owner_pk: int | None
     held: bool = False  # a live checkout hold refused the change
 
     @property
@@ -169,56 +170,71 @@ class Write(NamedTuple):
     citus_item_sql: str | None = None
 
 
-def one_write(write: Write, *, if_match: Versions, **params: Any) -> Change:
+def one_write(
+    write: Write,
+    *,
+    if_match: Versions,
+    creating: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Change:
     """Run one write of carts/cart/sql.py if the cart's version is one of
     `if_match` (None: any): on PostgreSQL the one-round-trip statement (lock,
     change, record); on SQLite, which admits one writer at a time, the change
-    and its record in one transaction; on Citus the same, after the lock."""
-    params |= {"now": sql_now(), **rules.limits().sql_params()}
+    and its record in one transaction; on Citus the same, after the lock.
+    `creating`: the parameters of sql.OWNER_ENSURE, which then creates the
+    user and its cart row first where missing, in the same round trip (on
+    PostgreSQL)."""
+    params |= {"now": sql_now(), **rules.limits().sql_params(), **(creating or {})}
+    first = sql.OWNER_ENSURE if creating is not None else []
     dialect = _dialect()
     with connection.cursor() as cursor:
         if dialect == "postgresql":
             cursor.execute(
-                write.postgresql_sql,
+                ";".join([*first, write.postgresql_sql]),
                 params | {"if_match": None if if_match is None else list(if_match)},
             )
-            version, locked, held, *row = cursor.fetchone()
+            version, owner_pk, held, *row = cursor.fetchone()
             changed = row[0] is not None
-            return Change(version, tuple(row) if changed else None, locked, held)
+            return Change(version, tuple(row) if changed else None, owner_pk, held)
         with transaction.atomic():
+            for statement in first:
+                cursor.execute(statement, params)
             if dialect == "citus":
+                if params["user_pk"] is None:
+                    # Citus routes a statement by the pk it is given.
+                    cursor.execute(sql.OWNER_PK_SQL, params)
+                    found = cursor.fetchone()
+                    if found is None:
+                        return Change(0, None, None)
+                    params["user_pk"] = found[0]
                 cursor.execute(sql.CITUS_LOCK_CART, params)
                 if not cursor.fetchone()[0]:  # no such user, or no cart row
-                    return Change(0, None, locked=False)
+                    return Change(0, None, None)
             cursor.execute(sql.CART_VERSION_SQL, params)
             found = cursor.fetchone()
             if found is None:
-                return Change(0, None, locked=False)
-            version = found[0]
+                return Change(0, None, None)
+            version, owner_pk = found
+            params["user_pk"] = owner_pk
             cursor.execute(sql.HELD_SQL, params)
             if cursor.fetchone()[0]:
-                return Change(version, None, held=True)
+                return Change(version, None, owner_pk, held=True)
             if if_match is not None and version not in if_match:
-                return Change(version, None)
+                return Change(version, None, owner_pk)
             if dialect == "citus" and write.citus_item_sql:
                 rows = _citus_item_write(cursor, write.citus_item_sql, params)
             else:
                 cursor.execute(write.sqlite_sql, params)
                 rows = cursor.fetchall()
             if not rows:
-                return Change(version, None)
+                return Change(version, None, owner_pk)
             data = write.sqlite_data(params, rows)
             _run_record_change(
                 "= %(user_pk)s",
-                params
-                | {
-                    "user_pk": rows[0][0],
-                    "event": write.event,
-                    "data": json.dumps(data),
-                },
+                params | {"event": write.event, "data": json.dumps(data)},
             )
             cursor.execute(sql.CART_VERSION_SQL, params)
-            return Change(cursor.fetchone()[0], rows[0])
+            return Change(cursor.fetchone()[0], rows[0], owner_pk)
 
 
 def _citus_item_write(

@@ -8,22 +8,54 @@ writing is skipped, and one written since the batch was chosen no longer
 matches, so a cart written during the purge is never purged.
 """
 
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..auth.token_cache import invalidate_auth_caches
-from ..models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord, User
+from ..models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord
 from .aggregate import carts_record_change
 from .checkout import expire_holds
 
 # The event a cart's expiry records (API.md, "Events").
 EXPIRED = "cart.expired"
+
+# A batch of guests and every row with a key to them, in one round trip.
+# Raw SQL because Django's cascade cannot take its fast path here (the token
+# cache's post_delete receivers, carts.auth.authentication): it loads every
+# guest and token into Python, signals each and deletes the tokens by key,
+# which held the purge under load to about half this rate (bench/README.md,
+# "Scale"). The token cache still hears of it: the triggers of migrations
+# carts 0002 and 0010 NOTIFY at commit, and _delete_owners empties this
+# process's caches. One statement per table with a foreign key to carts_user
+# (tests/test_purge.py compares them with the database's); `owners`: the
+# vendor's test for a user id in the batch (_OWNERS).
+_DELETE_OWNERS = [
+    "DELETE FROM carts_cartitem WHERE user_id {owners}",
+    "DELETE FROM authtoken_token WHERE user_id {owners}",
+    "DELETE FROM carts_idempotencyrecord WHERE caller_id {owners}",
+    "DELETE FROM carts_checkout WHERE user_id {owners}",
+    "DELETE FROM django_admin_log WHERE user_id {owners}",
+    "DELETE FROM carts_user_groups WHERE user_id {owners}",
+    "DELETE FROM carts_user_user_permissions WHERE user_id {owners}",
+    # Carts merged into a purged guest keep their own rows (SET_NULL).
+    "UPDATE carts_cart SET merged_into_id = NULL WHERE merged_into_id {owners}",
+    "DELETE FROM carts_cart WHERE user_id {owners}",
+    "DELETE FROM carts_user WHERE id {owners}",
+]
+# The batch as one parameter, %(owners)s: an array, or JSON text on SQLite.
+_OWNERS = {
+    "postgresql": "= ANY(%(owners)s)",
+    "sqlite": "IN (SELECT value FROM json_each(%(owners)s))",
+}
 
 
 @dataclass(frozen=True)
@@ -88,12 +120,16 @@ def old_checkouts(now: datetime | None = None) -> QuerySet[Checkout]:
     )
 
 
-def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
-    """Apply every expiry rule in batches; with dry_run, only count."""
+def carts_purge(
+    *, batch_size: int = 500, pause: float = 0.0, jobs: int = 1, dry_run: bool = False
+) -> PurgeReport:
+    """Apply every expiry rule in batches, `pause` seconds between two batches
+    of carts (room for the live load), `jobs` batches of carts at once on
+    PostgreSQL; with dry_run, only count."""
     counts = {
         "idempotency_records": _delete_records(batch_size, dry_run),
         # Before the old checkouts go: a hold's release is an event.
-        "released_holds": _release_holds(batch_size, dry_run),
+        "released_holds": _release_holds(batch_size, pause, dry_run),
         "checkouts": _delete_checkouts(batch_size, dry_run),
         "events": _delete_events(batch_size, dry_run),
     }
@@ -102,10 +138,45 @@ def carts_purge(*, batch_size: int = 500, dry_run: bool = False) -> PurgeReport:
             counts[rule] = carts.count()
         else:
             expire = _empty_carts if rule == "shopper_carts" else _delete_owners
-            counts[rule] = sum(
-                expire(batch) for batch in _locked_batches(carts, batch_size)
-            )
+            counts[rule] = _expire_in_jobs(carts, expire, batch_size, pause, jobs)
     return PurgeReport(**counts)
+
+
+def _expire_in_jobs(
+    carts: QuerySet[Cart],
+    expire: Callable[[list[int]], int],
+    batch_size: int,
+    pause: float,
+    jobs: int,
+) -> int:
+    """Expire the carts in batches, `jobs` batches at once, each job on a
+    connection of its own: under a live load that keeps every core busy, one
+    job gets a small share of the machine and spends most of its time
+    waiting for its turn (bench/README.md, "Scale"). The jobs' batches never
+    overlap (SKIP LOCKED). SQLite lets one writer in at a time: one job."""
+    if jobs == 1 or connection.vendor != "postgresql":
+        return _expire_batches(carts, expire, batch_size, pause)
+    with ThreadPoolExecutor(jobs, thread_name_prefix="purge") as pool:
+        expired = [
+            pool.submit(_expire_batches, carts, expire, batch_size, pause, own=True)
+            for _ in range(jobs)
+        ]
+        return sum(job.result() for job in expired)
+
+
+def _expire_batches(
+    carts: QuerySet[Cart],
+    expire: Callable[[list[int]], int],
+    batch_size: int,
+    pause: float,
+    own: bool = False,
+) -> int:
+    """`own`: on a thread of its own, whose connection closes at the end."""
+    try:
+        return sum(expire(batch) for batch in _locked_batches(carts, batch_size, pause))
+    finally:
+        if own:
+            connection.close()
 
 
 def _delete_records(batch_size: int, dry_run: bool) -> int:
@@ -146,7 +217,7 @@ def old_events(now: datetime | None = None) -> QuerySet[CartEvent]:
     return CartEvent.objects.filter(occurred_at__lt=cut)
 
 
-def _release_holds(batch_size: int, dry_run: bool) -> int:
+def _release_holds(batch_size: int, pause: float, dry_run: bool) -> int:
     """Each batch's carts locked (SKIP LOCKED: a cart being written waits
     for the next purge), then their expired holds marked released."""
     if dry_run:
@@ -154,7 +225,7 @@ def _release_holds(batch_size: int, dry_run: bool) -> int:
     carts = Cart.objects.filter(Exists(expired_holds().filter(user=OuterRef("user"))))
     return sum(
         expire_holds(expired_holds().filter(user_id__in=batch))
-        for batch in _locked_batches(carts, batch_size)
+        for batch in _locked_batches(carts, batch_size, pause)
     )
 
 
@@ -168,12 +239,15 @@ def _delete_events(batch_size: int, dry_run: bool) -> int:
     return deleted
 
 
-def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int]]:
+def _locked_batches(
+    carts: QuerySet[Cart], batch_size: int, pause: float = 0.0
+) -> Iterator[list[int]]:
     """Owner pks of matching carts, a batch at a time, each batch locked in a
-    transaction of its own while the caller expires it. Expiry takes only the
-    carts nobody is writing (SKIP LOCKED), so it cannot use the aggregate's
-    waiting lock; it locks in the order of their last change, and never waits
-    for a lock, so it cannot close a circle of waits."""
+    transaction of its own while the caller expires it, then `pause` seconds
+    with no lock held. Expiry takes only the carts nobody is writing (SKIP
+    LOCKED), so it cannot use the aggregate's waiting lock; it locks in the
+    order of their last change, and never waits for a lock, so it cannot
+    close a circle of waits."""
     while True:
         with transaction.atomic():
             batch = list(
@@ -184,13 +258,23 @@ def _locked_batches(carts: QuerySet[Cart], batch_size: int) -> Iterator[list[int
             if not batch:
                 return
             yield batch
+        time.sleep(pause)
 
 
 def _delete_owners(user_pks: list[int]) -> int:
-    """Guests go with their items, tokens and cart: one NOTIFY per batch. Their
-    events stay (CartEvent holds no key to them)."""
+    """Guests go with their items, tokens and cart (_DELETE_OWNERS): one
+    NOTIFY per batch. Their events stay (CartEvent holds no key to them)."""
     carts_record_change(user_pks=user_pks, event=EXPIRED, data={"deleted": True})
-    User.objects.filter(pk__in=user_pks).delete()
+    statements = [
+        statement.format(owners=_OWNERS[connection.vendor])
+        for statement in _DELETE_OWNERS
+    ]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(";".join(statements), {"owners": user_pks})
+        else:
+            for statement in statements:
+                cursor.execute(statement, {"owners": json.dumps(user_pks)})
     invalidate_auth_caches()
     return len(user_pks)
 

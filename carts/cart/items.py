@@ -9,9 +9,9 @@ lock, so no update is lost, no second item appears, and both limits are
 checked against what is committed. The ORM cannot say "insert or increment,
 with a condition", so the statements are raw SQL, parameterised.
 
-The hot path assumes the cart exists and its owner's pk is known
-(carts.cart.owners). The first write to a new id creates its user and cart
-row in one round trip before it, when the write can succeed on an empty cart.
+The hot path assumes the cart exists. The first write to an id not met yet,
+by a caller that may create users, creates its user and cart row in the
+same round trip, when the write can succeed on an empty cart (sql.OWNER_ENSURE).
 Only when a write is refused does one more query say why; a user or cart row
 that does not exist yet is then created (when allowed) in a transaction with
 the write itself, so a refused write creates nothing.
@@ -40,9 +40,10 @@ from .aggregate import Change, Versions, Write, one_write
 from .owners import (
     NewOwner,
     owner_cart_ensure,
-    owner_pk,
-    owner_pk_again,
-    owner_pk_for_write,
+    owner_creation,
+    owner_pk_forget,
+    owner_pk_known,
+    owner_pk_met,
 )
 
 
@@ -147,9 +148,7 @@ def cart_item_remove(
     """Remove one item and return the cart's new version; ItemNotFound if the
     product is not in the cart (UserNotFound for an unknown user, unless carts
     exist for any id)."""
-    change = _write(
-        _REMOVE, user_id, owner_pk(user_id), if_match, product_id=product_id
-    )
+    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
     if change.changed:
         return change.version
     if (
@@ -178,9 +177,7 @@ def cart_item_set_or_remove(
             new_owner=new_owner,
             if_match=if_match,
         )
-    change = _write(
-        _REMOVE, user_id, owner_pk(user_id), if_match, product_id=product_id
-    )
+    change = _write(_REMOVE, user_id, if_match, product_id=product_id)
     if change.changed:
         return change.version
     # Removing an item that is not there is a no-op, for any id and product.
@@ -200,14 +197,7 @@ def cart_clear(*, user_id: str, user_known: bool, if_match: Versions = None) -> 
     """Empty the cart, idempotent; the cart's version after. `user_known`
     (the caller's own cart) saves the existence check when there was nothing
     to delete."""
-    change = _write(
-        _CLEAR,
-        user_id,
-        owner_pk(user_id),
-        if_match,
-        pk_known=user_known,
-        product_id=None,
-    )
+    change = _write(_CLEAR, user_id, if_match, pk_known=user_known, product_id=None)
     if change.changed:
         return change.version
     if (
@@ -227,12 +217,12 @@ def _write_item(
     new_owner: NewOwner | None,
     if_match: Versions,
 ) -> ItemWrite:
-    def write(user_pk: int | None) -> Change:
+    def write(creating: dict[str, Any] | None = None) -> Change:
         return _write(
             statements.write,
             user_id,
-            user_pk,
             if_match,
+            creating=creating,
             product_id=product_id,
             quantity=quantity,
         )
@@ -242,10 +232,9 @@ def _write_item(
         return _refusal(facts, quantity, adds=statements.adds)
 
     change = write(
-        owner_pk_for_write(
+        owner_creation(
             user_id=user_id,
             new_owner=new_owner,
-            product_id=product_id,
             may_create=if_match is None or 0 in if_match,
         )
     )
@@ -256,7 +245,8 @@ def _write_item(
         # missing and write again, in one transaction, so that a refused write
         # leaves nothing behind. A new cart is at version 0, as no cart is.
         with transaction.atomic():
-            change = write(owner_cart_ensure(user_id=user_id, new_owner=new_owner))
+            owner_cart_ensure(user_id=user_id, new_owner=new_owner)
+            change = write()
             if not change.changed:
                 raise refusal() or ItemLimitExceeded(limit=rules.limits().max_items)
     assert change.row is not None  # changed
@@ -268,23 +258,27 @@ def _write_item(
 def _write(
     write: Write,
     user_id: str,
-    user_pk: int | None,
     if_match: Versions,
     *,
     pk_known: bool = False,
+    creating: dict[str, Any] | None = None,
     **params: Any,
 ) -> Change:
-    """One write of the cart of the user `user_id`, whose pk is `user_pk`
-    (None: no such user, nothing written; `pk_known`: the caller's own, just
-    authenticated, so not stale); CartInCheckout when a live checkout hold
-    kept it from running, PreconditionFailed when `if_match` did."""
-    change = _write_once(write, user_id, user_pk, if_match, params)
-    if (
-        not change.locked
-        and not pk_known
-        and (found := owner_pk_again(user_id, user_pk))
-    ):
-        change = _write_once(write, user_id, found, if_match, params)
+    """One write of the cart of the user `user_id`, by its remembered pk if
+    any, else by the id (`pk_known`: the pk is the caller's own, just
+    authenticated, so not stale; `creating`: the user and its cart created
+    first where missing, carts.cart.owners.owner_creation); CartInCheckout
+    when a live checkout hold kept it from running, PreconditionFailed when
+    `if_match` did."""
+    user_pk = owner_pk_known(user_id)
+    change = _write_once(write, user_id, user_pk, if_match, creating, params)
+    if change.owner_pk is None and user_pk is not None and not pk_known:
+        # A pk gone stale (or a user with no cart row yet): by the id.
+        owner_pk_forget(user_id)
+        user_pk = owner_pk_known(user_id)  # None, but on Citus
+        change = _write_once(write, user_id, user_pk, if_match, creating, params)
+    if change.owner_pk is not None:
+        owner_pk_met(user_id, change.owner_pk)
     if change.held:
         raise CartInCheckout(user_id=user_id)
     if not change.changed:
@@ -297,12 +291,17 @@ def _write_once(
     user_id: str,
     user_pk: int | None,
     if_match: Versions,
+    creating: dict[str, Any] | None,
     params: dict[str, Any],
 ) -> Change:
-    if user_pk is None:
-        return Change(0, None, locked=False)
+    # A known pk is an existing user's: nothing to create.
     return one_write(
-        write, if_match=if_match, username=user_id, user_pk=user_pk, **params
+        write,
+        if_match=if_match,
+        creating=creating if user_pk is None else None,
+        username=user_id,
+        user_pk=user_pk,
+        **params,
     )
 
 

@@ -3,11 +3,12 @@
 Carts exist for any id (API.md, "Carts for any id"): the first write to an
 unknown id creates its user and cart row, in the caller's transaction.
 
-The cart statements take the owner's pk (carts/cart/sql.py says why); this
-process remembers the pk of each user id it has met (`owner_pk`). Nothing
-has to forget an entry when a user is renamed or deleted: the statements
-check that the pk's user still has the id and find nothing otherwise, and
-the callers then look the id up again (`owner_pk_again`).
+The cart statements take the owner's pk when it is known (carts/cart/sql.py
+says why); this process remembers the pk of each user id it has met
+(`owner_pk_known`). Nothing has to forget an entry when a user is renamed or
+deleted: the statements check that the pk's user still has the id and find
+nothing otherwise, and the callers then forget it and write or read again by
+the id (`owner_pk_forget`).
 """
 
 import secrets
@@ -19,11 +20,12 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, connection, transaction
 from rest_framework.authtoken.models import Token
 
+from ..database.citus import citus_installed
 from ..domain import rules
 from ..domain.errors import InvalidUserId, UserNotFound
 from ..models import User, new_generation
 from . import sql
-from .aggregate import carts_ensure, sql_now
+from .aggregate import carts_ensure
 
 # user id -> pk. Emptied when full: the ids in use come back at once, at
 # one lookup each.
@@ -44,72 +46,49 @@ def new_owner_for(*, staff: bool, kind: NewOwner = NewOwner.SHOPPER) -> NewOwner
 
 
 def owner_pk_met(user_id: str, user_pk: int) -> None:
-    """Remember a user's pk (an authenticated request's own user, a lookup)."""
+    """Remember a user's pk (an authenticated request's own user, a
+    statement's answer)."""
     if len(_OWNER_PKS) >= OWNER_PKS_SIZE and user_id not in _OWNER_PKS:
         _OWNER_PKS.clear()
     _OWNER_PKS[user_id] = user_pk
 
 
-def owner_pk(user_id: str) -> int | None:
-    """The pk of the user `user_id`, remembered or looked up (one query);
-    None: no such user."""
+def owner_pk_known(user_id: str) -> int | None:
+    """The pk remembered for the user id; None: not met yet (the statements
+    then find the user by its id). On Citus, which routes a statement by the
+    pk it is given (one it finds by the id would send it to every shard), a
+    pk not remembered is looked up (None: no such user)."""
     user_pk = _OWNER_PKS.get(user_id)
-    return user_pk if user_pk is not None else _owner_pk_lookup(user_id)
-
-
-def owner_pk_again(user_id: str, user_pk: int | None) -> int | None:
-    """The statements found no user `user_id` at `user_pk`: its pk looked up
-    anew if that is another (a remembered pk gone stale), else None."""
-    if user_pk is None:
-        return None
-    _OWNER_PKS.pop(user_id, None)
-    found = _owner_pk_lookup(user_id)
-    return found if found != user_pk else None
-
-
-def _owner_pk_lookup(user_id: str) -> int | None:
-    user_pk = User.objects.filter(username=user_id).values_list("pk", flat=True).first()
-    if user_pk is not None:
-        owner_pk_met(user_id, user_pk)
+    if user_pk is None and citus_installed(connection):
+        with connection.cursor() as cursor:
+            cursor.execute(sql.OWNER_PK_SQL, {"username": user_id})
+            found = cursor.fetchone()
+        if found is not None:
+            user_pk = found[0]
+            owner_pk_met(user_id, user_pk)
     return user_pk
 
 
-def owner_pk_for_write(
-    *, user_id: str, new_owner: NewOwner | None, product_id: str, may_create: bool
-) -> int | None:
-    """The pk of the user `user_id` before a write of `product_id`; for a
-    user id not remembered that the caller may create (`new_owner`), the user
-    and its cart row are created first when missing and the write can
-    succeed on an empty cart (`may_create`: If-Match accepts version 0; the
-    product sold), in one round trip (sql.OWNER_ENSURE). None: no such user,
-    and none created (the write's slow path says why)."""
-    user_pk = _OWNER_PKS.get(user_id)
-    if user_pk is not None:
-        return user_pk
+def owner_pk_forget(user_id: str) -> None:
+    """The statements found no user `user_id` at its remembered pk."""
+    _OWNER_PKS.pop(user_id, None)
+
+
+def owner_creation(
+    *, user_id: str, new_owner: NewOwner | None, may_create: bool
+) -> dict[str, Any] | None:
+    """The parameters of sql.OWNER_ENSURE for a write that creates the user
+    `user_id` as `new_owner` when missing (`may_create`: If-Match accepts an
+    empty cart); None when nothing may be created: no new owner, or an id
+    no user may have (the write's slow path then says why)."""
     if new_owner is None or not _may_be_created(user_id):
-        return _owner_pk_lookup(user_id)
-    params: dict[str, Any] = {
-        "username": user_id,
-        "product_id": product_id,
+        return None
+    return {
         "may_create": may_create,
         "password": make_password(None),
         "is_guest": new_owner is NewOwner.GUEST,
         "generation": new_generation(),
-        "now": sql_now(),
     }
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(";".join(sql.OWNER_ENSURE), params)  # one round trip
-            row = cursor.fetchone()
-        else:
-            with transaction.atomic():
-                for statement in sql.OWNER_ENSURE:
-                    cursor.execute(statement, params)
-                row = cursor.fetchone()
-    if row is None:
-        return None
-    owner_pk_met(user_id, row[0])
-    return int(row[0])
 
 
 def _may_be_created(user_id: str) -> bool:

@@ -14,7 +14,7 @@ from ..domain.errors import UserNotFound
 from ..models import Product
 from . import sql
 from .aggregate import sql_now
-from .owners import owner_pk, owner_pk_again
+from .owners import owner_pk_forget, owner_pk_known, owner_pk_met
 
 
 def cart_get(*, user_id: str) -> CartContents:
@@ -28,7 +28,7 @@ def cart_get(*, user_id: str) -> CartContents:
             raise UserNotFound(user_id=user_id)
         return CartContents(user_id, [], version=0)
     # An empty cart is one row of NULLs from the outer join.
-    *_, hold_id, hold_expires_at, version = rows[0]
+    *_, hold_id, hold_expires_at, version, _ = rows[0]
     return CartContents(
         user_id,
         [
@@ -66,20 +66,27 @@ def cart_version(*, user_id: str) -> int:
 
 
 def _read(statement: str, user_id: str, **params: Any) -> list[tuple[Any, ...]]:
-    """The rows of a statement on the cart of `user_id`: none for an
-    unknown user (carts/cart/owners.py: a remembered pk gone stale is
-    looked up again)."""
-    user_pk = owner_pk(user_id)
-    while user_pk is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                statement, {"username": user_id, "user_pk": user_pk, **params}
-            )
-            rows: list[tuple[Any, ...]] = cursor.fetchall()
-        if rows:
-            return rows
-        user_pk = owner_pk_again(user_id, user_pk)
-    return []
+    """The rows of a statement on the cart of `user_id` whose last column is
+    the user's pk, by its remembered pk if any, else by the id (a remembered
+    pk gone stale finds no row: by the id again); none for an unknown
+    user."""
+    user_pk = owner_pk_known(user_id)
+    rows = _rows(statement, user_id, user_pk, params)
+    if not rows and user_pk is not None:
+        owner_pk_forget(user_id)
+        rows = _rows(statement, user_id, owner_pk_known(user_id), params)
+    if rows:
+        owner_pk_met(user_id, rows[0][-1])
+    return rows
+
+
+def _rows(
+    statement: str, user_id: str, user_pk: int | None, params: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, {"username": user_id, "user_pk": user_pk, **params})
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
 
 
 def product_list() -> list[Product]:

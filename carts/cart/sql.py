@@ -5,11 +5,12 @@
 Plain strings with no Django import, so that the benchmark's floor
 (bench/floor.py) runs exactly the text the service runs. `%(username)s` is the
 API's user id: the column it is stored in. `%(user_pk)s` is that user's pk
-(carts.cart.owners remembers it): the statements find a cart by the pk, the
-column every cart table is keyed by (so that a sharded database routes each
-statement to one shard: docs/scaling.md), and act only where the pk's user
-still has that user id, so a remembered pk that went stale (a renamed user, a
-purged guest whose id came back) finds nothing instead of another cart.
+when the caller knows it (carts.cart.owners remembers it), else NULL: the
+statements find a cart by the pk (_OWNER), the column every cart table is
+keyed by, so that a sharded database routes each statement to one shard
+(docs/scaling.md), and act only where the pk's user still has that user id,
+so a remembered pk that went stale (a renamed user, a purged guest whose id
+came back) finds nothing instead of another cart.
 
 Every write to a cart is three steps (carts/cart/aggregate.py): lock the cart's
 row (carts_cart), make the change, and record it (`bump`, the version bump,
@@ -46,13 +47,19 @@ change the cart between the check and the write; SQLite checks it in Python
 inside the write's transaction.
 """
 
+# The user's pk: the caller's, else found by the user id. PostgreSQL folds a
+# known pk to a constant (COALESCE stops at its first non-null constant), so
+# the plan then has no lookup, and a sharded database sees the shard key.
+_OWNER = """COALESCE(%(user_pk)s,
+      (SELECT id FROM carts_user WHERE username = %(username)s))"""
+
 # The cart's row, locked until the end of the transaction, and its id noted
 # in a transaction-local setting; none noted (not an earlier write's of the
 # same transaction) when the pk's user is not `username` or has no cart row.
-LOCK_CART = """
+LOCK_CART = f"""
     SELECT set_config('carts.locked_cart', COALESCE(
       (SELECT k.user_id::text FROM carts_cart k JOIN carts_user u ON u.id = k.user_id
-       WHERE k.user_id = %(user_pk)s AND u.username = %(username)s
+       WHERE k.user_id = {_OWNER} AND u.username = %(username)s
        FOR UPDATE OF k),
       ''), true)
 """
@@ -93,7 +100,8 @@ _NOT_HELD = """
                       AND h.expires_at > %(now)s)
 """
 
-# Whether the user's cart has a live hold: SQLite's check before a write.
+# Whether the cart of the user `%(user_pk)s` (known) has a live hold:
+# SQLite's check before a write.
 HELD_SQL = """
     SELECT EXISTS (SELECT 1 FROM carts_checkout h
                    WHERE h.user_id = %(user_pk)s AND h.state = 'held'
@@ -127,7 +135,7 @@ def _candidate_item(if_match: str) -> str:
     return f"""
     SELECT k.user_id, p.id, %(quantity)s, p.price, %(now)s, %(now)s
     FROM carts_cart k, carts_product p
-    WHERE k.user_id = %(user_pk)s AND k.merged_at IS NULL
+    WHERE k.user_id = {_OWNER} AND k.merged_at IS NULL
       AND p.id = %(product_id)s AND p.active
       AND (
         EXISTS (SELECT 1 FROM carts_cartitem c
@@ -203,7 +211,7 @@ _ITEMS_CART_VERSION = f"""(SELECT {shown_version("carts_cart")} FROM carts_cart
 def _remove_item(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
-    WHERE product_id = %(product_id)s AND user_id = %(user_pk)s
+    WHERE product_id = %(product_id)s AND user_id = {_OWNER}
       {if_match}
     RETURNING user_id
     """
@@ -212,7 +220,7 @@ def _remove_item(if_match: str = "") -> str:
 def _clear_items(if_match: str = "") -> str:
     return f"""
     DELETE FROM carts_cartitem
-    WHERE user_id = %(user_pk)s
+    WHERE user_id = {_OWNER}
       {if_match}
     RETURNING user_id, product_id
     """
@@ -300,25 +308,25 @@ def record_change(vendor: str, owners: str) -> list[str]:
     ]
 
 
-# The cart's shown version; no row for an unknown user (or a pk that is not
-# the user's), 0 for a user with no cart row yet. The whole question of a GET
-# with If-None-Match that matches.
+# The cart's shown version, then the user's pk; no row for an unknown user
+# (or a pk that is not the user's), version 0 for a user with no cart row
+# yet. The whole question of a GET with If-None-Match that matches.
 CART_VERSION_SQL = f"""
-    SELECT {shown_version("k")}
-    FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = %(user_pk)s
-    WHERE u.id = %(user_pk)s AND u.username = %(username)s
+    SELECT {shown_version("k")}, u.id
+    FROM carts_user u LEFT JOIN carts_cart k ON k.user_id = u.id
+    WHERE u.id = {_OWNER} AND u.username = %(username)s
 """
 
 
-# The first write to a user id the service has not seen (every Online
-# Boutique session's first AddItem, a staff write to a new shopper): its
-# user, created if missing (`%(password)s` unusable, `%(is_guest)s`), and
-# its cart row (`%(generation)s`, carts.models.new_generation), then its pk,
-# in one round trip on PostgreSQL. Both created only when `%(may_create)s`
-# (the caller may create users, If-Match accepts version 0) and the product
-# is sold: when the write can succeed on an empty cart. A user or cart
-# created meanwhile wins (DO NOTHING), and the last statement, with a
-# snapshot of its own, still finds it.
+# Before the first write to a user id whose pk the caller does not know, by a
+# caller that may create users (staff, gRPC: every Online Boutique session's
+# first AddItem): its user, created if missing (`%(password)s` unusable,
+# `%(is_guest)s`), then its cart row (`%(generation)s`,
+# carts.models.new_generation) if missing, in the write's round trip on
+# PostgreSQL (`Write.postgresql_creating_sql`). Both created only when
+# `%(may_create)s` (If-Match accepts version 0) and the product is sold:
+# when the write can succeed on an empty cart. A user or cart created
+# meanwhile wins (DO NOTHING); an existing user costs no id of the sequence.
 _SOLD_TO_AN_EMPTY_CART = """
     %(may_create)s AND EXISTS (SELECT 1 FROM carts_product
                                WHERE id = %(product_id)s AND active)
@@ -330,6 +338,7 @@ OWNER_ENSURE = [
     SELECT %(password)s, false, %(username)s, '', '', '', false, true,
       %(now)s, %(is_guest)s
     WHERE {_SOLD_TO_AN_EMPTY_CART}
+      AND NOT EXISTS (SELECT 1 FROM carts_user WHERE username = %(username)s)
     ON CONFLICT (username) DO NOTHING
     """,
     f"""
@@ -339,22 +348,26 @@ OWNER_ENSURE = [
     WHERE u.username = %(username)s AND {_SOLD_TO_AN_EMPTY_CART}
     ON CONFLICT (user_id) DO NOTHING
     """,
-    "SELECT id FROM carts_user WHERE username = %(username)s",
 ]
+
+
+# The user's pk by its id: where a caller must know it before the
+# statements (Citus routes a statement by the pk it is given).
+OWNER_PK_SQL = "SELECT id FROM carts_user WHERE username = %(username)s"
 
 
 def _one_round_trip(change: str, *, event: str, data: str) -> str:
     """Lock, change, record: one row, always: the cart's shown version after
     the statement (bumped if an item was written, else as it was, 0 when
-    LOCK_CART locked no cart), whether LOCK_CART locked the user's cart,
-    whether a live checkout hold refused the change, then the change's first
+    LOCK_CART locked no cart), the pk of the cart LOCK_CART locked (NULL:
+    none), whether a live checkout hold refused the change, then the change's first
     row, all NULL when it changed nothing. `event`: the type of the event
     recorded; `data`: its JSON data, an expression that may read the
     change's rows (`change`).
     Lines are written only into the cart the lock took (migration carts 0004
     gave every user with items a cart row)."""
     bump_cart = bump("postgresql").format(
-        owners="= %(user_pk)s AND EXISTS (SELECT 1 FROM change)"
+        owners=f"= {_OWNER} AND EXISTS (SELECT 1 FROM change)"
     )
     append = append_event("postgresql", bumped="bump", event=f"'{event}'", data=data)
     return f"""{LOCK_CART};
@@ -365,7 +378,7 @@ def _one_round_trip(change: str, *, event: str, data: str) -> str:
         (SELECT {shown_version("k")} FROM carts_cart k
          WHERE k.user_id = {_LOCKED_CART}),
         0),
-      {_LOCKED_CART} IS NOT NULL,
+      {_LOCKED_CART},
       CASE WHEN first.user_id IS NULL THEN {_LOCKED_HELD} ELSE false END,
       first.*
     FROM (SELECT 1) AS one
@@ -436,19 +449,19 @@ DIAGNOSE_SQL = """
 
 # A cart in one query: the user LEFT JOIN its cart and items, so that an
 # unknown user (no row, as for a pk that is not the user's) differs from an
-# empty cart (one row of NULLs); items in add order; the shown version on
-# every row (0 for a user with no cart row yet), then its live checkout hold
-# (at most one: a unique index), NULLs if none.
+# empty cart (one row of NULLs); items in add order; on every row the live
+# checkout hold (at most one: a unique index; NULLs if none), the shown
+# version (0 for a user with no cart row yet) and the user's pk.
 CART_SQL = f"""
     SELECT c.product_id, p.name, c.quantity, p.price,
       COALESCE(c.added_unit_price, p.price),
-      p.active, h.id, h.expires_at, {shown_version("k")}
+      p.active, h.id, h.expires_at, {shown_version("k")}, u.id
     FROM carts_user u
-    LEFT JOIN carts_cart k ON k.user_id = %(user_pk)s
-    LEFT JOIN carts_cartitem c ON c.user_id = %(user_pk)s
+    LEFT JOIN carts_cart k ON k.user_id = u.id
+    LEFT JOIN carts_cartitem c ON c.user_id = u.id
     LEFT JOIN carts_product p ON p.id = c.product_id
-    LEFT JOIN carts_checkout h ON h.user_id = %(user_pk)s AND h.state = 'held'
+    LEFT JOIN carts_checkout h ON h.user_id = u.id AND h.state = 'held'
       AND h.expires_at > %(now)s
-    WHERE u.id = %(user_pk)s AND u.username = %(username)s
+    WHERE u.id = {_OWNER} AND u.username = %(username)s
     ORDER BY c.created_at, c.id
 """
