@@ -4,6 +4,7 @@ while adds run through nginx and the gRPC server: every add answered 2xx is
 in the carts afterwards, and none was refused except as the service refuses
 when the database is slow (503 service_unavailable, docs/API.md)."""
 
+import os
 import time
 
 from ...stack.stack import compose, connected, port, record, wait_healthy
@@ -23,12 +24,19 @@ def placements_on(worker_port: int) -> int:
 
 
 def rebalance() -> float:
-    """Add the third worker, rebalance, wait for the end: the seconds it took."""
+    """Add the third worker as citus-init adds the first two (the cluster's
+    password on it, citus_add_node), rebalance, wait for the end: the seconds
+    it took."""
     started = time.monotonic()
+    workers = " ".join(
+        f"127.0.0.1:{port(worker)}"
+        for worker in ("citus_worker1", "citus_worker2", "citus_worker3")
+    )
+    database = os.environ.get("POSTGRES_DB", "cart")
+    compose(
+        "run", "--rm", "-T", "-e", f"CITUS_WORKERS={workers}", "citus-init", database
+    )
     with connected("db") as connection, connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT citus_add_node('127.0.0.1', %s)", (port("citus_worker3"),)
-        )
         cursor.execute("SELECT citus_rebalance_start()")
         while True:
             cursor.execute("SELECT state FROM citus_rebalance_status()")
