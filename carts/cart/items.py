@@ -217,12 +217,12 @@ def _write_item(
     new_owner: NewOwner | None,
     if_match: Versions,
 ) -> ItemWrite:
-    def write(creating: dict[str, Any] | None = None) -> Change:
+    def write(creator: NewOwner | None = None) -> Change:
         return _write(
             statements.write,
             user_id,
             if_match,
-            creating=creating,
+            new_owner=creator,
             product_id=product_id,
             quantity=quantity,
         )
@@ -231,13 +231,7 @@ def _write_item(
         facts = _diagnose(user_id, product_id)
         return _refusal(facts, quantity, adds=statements.adds)
 
-    change = write(
-        owner_creation(
-            user_id=user_id,
-            new_owner=new_owner,
-            may_create=if_match is None or 0 in if_match,
-        )
-    )
+    change = write(new_owner)
     if not change.changed:
         if error := refusal():
             raise error
@@ -261,22 +255,22 @@ def _write(
     if_match: Versions,
     *,
     pk_known: bool = False,
-    creating: dict[str, Any] | None = None,
+    new_owner: NewOwner | None = None,
     **params: Any,
 ) -> Change:
     """One write of the cart of the user `user_id`, by its remembered pk if
     any, else by the id (`pk_known`: the pk is the caller's own, just
-    authenticated, so not stale; `creating`: the user and its cart created
-    first where missing, carts.cart.owners.owner_creation); CartInCheckout
+    authenticated, so not stale; `new_owner`: writing by the id, whom to
+    create first if missing, carts.cart.owners.owner_creation); CartInCheckout
     when a live checkout hold kept it from running, PreconditionFailed when
     `if_match` did."""
     user_pk = owner_pk_known(user_id)
-    change = _write_once(write, user_id, user_pk, if_match, creating, params)
+    change = _write_once(write, user_id, user_pk, if_match, new_owner, params)
     if change.owner_pk is None and user_pk is not None and not pk_known:
         # A pk gone stale (or a user with no cart row yet): by the id.
         owner_pk_forget(user_id)
         user_pk = owner_pk_known(user_id)  # None, but on Citus
-        change = _write_once(write, user_id, user_pk, if_match, creating, params)
+        change = _write_once(write, user_id, user_pk, if_match, new_owner, params)
     if change.owner_pk is not None:
         owner_pk_met(user_id, change.owner_pk)
     if change.held:
@@ -291,14 +285,22 @@ def _write_once(
     user_id: str,
     user_pk: int | None,
     if_match: Versions,
-    creating: dict[str, Any] | None,
+    new_owner: NewOwner | None,
     params: dict[str, Any],
 ) -> Change:
-    # A known pk is an existing user's: nothing to create.
+    # A known pk is an existing user's: nothing to create, nor to prepare
+    # (an unusable password, the id's checks) on the hot path.
+    creating = None
+    if user_pk is None:
+        creating = owner_creation(
+            user_id=user_id,
+            new_owner=new_owner,
+            may_create=if_match is None or 0 in if_match,
+        )
     return one_write(
         write,
         if_match=if_match,
-        creating=creating if user_pk is None else None,
+        creating=creating,
         username=user_id,
         user_pk=user_pk,
         **params,
