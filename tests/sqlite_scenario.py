@@ -17,7 +17,7 @@ from carts.domain.errors import (  # noqa: E402
     QuantityLimitExceeded,
 )
 from carts.domain.rules import MergeMode  # noqa: E402
-from carts.models import Cart, Product, User  # noqa: E402
+from carts.models import Cart, CartEvent, Product, User  # noqa: E402
 from tests.admin_pages import all_in_cents, subtotals_shown  # noqa: E402
 
 
@@ -120,6 +120,17 @@ def main():
         ("OLJCESPC7Z", 5)
     ], bob
     admin_pages_show_two_place_money(bob_pk=User.objects.get(username="bob").pk)
+
+    # Expiry deletes the merged guest, its deletion recorded with the version
+    # a bump would have given.
+    guest_version = shown(guest, Cart.objects.get(user__username=guest).version)
+    with override_settings(CART_MERGED_GUEST_TTL=0):
+        call_command("purge_carts", verbosity=0)
+    assert not User.objects.filter(username=guest).exists()
+    expired = CartEvent.objects.filter(username=guest, type="cart.expired")
+    assert list(expired.values_list("cart_version", "data")) == [
+        (guest_version + 1, {"deleted": True})
+    ], list(expired.values_list("cart_version", "data"))
     print("sqlite scenario ok")
 
 

@@ -144,11 +144,15 @@ def test_expiry_and_an_expired_hold_record_events_and_old_events_go(alice, setti
         cart_version=1,
         occurred_at=timezone.now() - timedelta(days=8),
     )
+    guest_version = shown_version(guest["user_id"])
     call_command("purge_carts", verbosity=0)
 
     assert [event[0] for event in events_of("alice")][-1] == "cart.checkout_released"
     assert events_of("alice")[-1][2]["reason"] == "expired"
-    assert [event[0] for event in events_of(guest["user_id"])] == ["cart.expired"]
+    # The version a bump would have given the deleted cart.
+    assert events_of(guest["user_id"]) == [
+        ("cart.expired", guest_version + 1, {"deleted": True})
+    ]
     assert not User.objects.filter(username=guest["user_id"]).exists()
     assert not CartEvent.objects.filter(pk=old.pk).exists()
     assert_consecutive([event[1] for event in events_of("alice")])

@@ -19,7 +19,8 @@
 The one-round-trip writes of carts.cart.items state both rules in SQL
 (sql._one_round_trip: lock, change, record; `one_write` runs them); every
 other writer (merge, expiry, the admin's forms) calls `carts_lock` and
-`carts_record_change`, or `cart_change` for both. The database's own writer,
+`carts_record_change`, or `cart_change` for both; expiry deletes a batch of
+carts it has locked with `carts_delete`. The database's own writer,
 the catalog trigger (migrations), locks and records the same way.
 """
 
@@ -107,6 +108,34 @@ def carts_record_change(
         **owners,
     }
     _run_record_change(f"IN ({placeholders})", params)
+
+
+def carts_delete(
+    *,
+    user_pks: list[int],
+    event: str,
+    data: Mapping[str, Any],
+    statements: Iterable[str],
+) -> None:
+    """Delete these carts, which the caller has locked, recording the
+    deletion as `event` with `data` (sql.record_deletion), then running
+    `statements`, which delete them and whatever refers to them (their
+    `{owners}`: the test of a column against the list of pks): in one round
+    trip on PostgreSQL. Citus is not supported yet (docs/scaling.md)."""
+    if not user_pks:
+        return
+    owners = sql.OWNERS_PARAM[connection.vendor]
+    statements = [
+        sql.record_deletion(connection.vendor, owners),
+        *(statement.format(owners=owners) for statement in statements),
+    ]
+    params = {"now": sql_now(), "event": event, "data": json.dumps(data)}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(";".join(statements), params | {"owners": user_pks})
+        else:
+            for statement in statements:
+                cursor.execute(statement, params | {"owners": json.dumps(user_pks)})
 
 
 def _dialect() -> str:

@@ -8,7 +8,6 @@ writing is skipped, and one written since the batch was chosen no longer
 matches, so a cart written during the purge is never purged.
 """
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,22 +21,23 @@ from django.utils import timezone
 
 from ..auth.token_cache import invalidate_auth_caches
 from ..models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord
-from .aggregate import carts_record_change
+from .aggregate import carts_delete, carts_record_change
 from .checkout import expire_holds
 
 # The event a cart's expiry records (API.md, "Events").
 EXPIRED = "cart.expired"
 
-# A batch of guests and every row with a key to them, in one round trip.
-# Raw SQL because Django's cascade cannot take its fast path here (the token
-# cache's post_delete receivers, carts.auth.authentication): it loads every
-# guest and token into Python, signals each and deletes the tokens by key,
-# which held the purge under load to about half this rate (bench/README.md,
-# "Scale"). The token cache still hears of it: the triggers of migrations
-# carts 0002 and 0010 NOTIFY at commit, and _delete_owners empties this
-# process's caches. One statement per table with a foreign key to carts_user
-# (tests/test_purge.py compares them with the database's); `owners`: the
-# vendor's test for a user id in the batch (_OWNERS).
+# Every row with a key to a batch of guests, then the guests (carts_delete
+# runs them in one round trip). Raw SQL because Django's cascade cannot take
+# its fast path here (the token cache's post_delete receivers,
+# carts.auth.authentication): it loads every guest and token into Python,
+# signals each and deletes the tokens by key, which held the purge under load
+# to about half this rate (bench/README.md, "Scale"). The token cache still
+# hears of it: the triggers of migrations carts 0002 and 0010 NOTIFY at
+# commit, and _delete_owners empties this process's caches. One statement per
+# table with a foreign key to carts_user (tests/test_purge.py compares them
+# with the database's); `owners`: the vendor's test for a user id in the
+# batch (sql.OWNERS_PARAM).
 _DELETE_OWNERS = [
     "DELETE FROM carts_cartitem WHERE user_id {owners}",
     "DELETE FROM authtoken_token WHERE user_id {owners}",
@@ -51,11 +51,6 @@ _DELETE_OWNERS = [
     "DELETE FROM carts_cart WHERE user_id {owners}",
     "DELETE FROM carts_user WHERE id {owners}",
 ]
-# The batch as one parameter, %(owners)s: an array, or JSON text on SQLite.
-_OWNERS = {
-    "postgresql": "= ANY(%(owners)s)",
-    "sqlite": "IN (SELECT value FROM json_each(%(owners)s))",
-}
 
 
 @dataclass(frozen=True)
@@ -262,19 +257,15 @@ def _locked_batches(
 
 
 def _delete_owners(user_pks: list[int]) -> int:
-    """Guests go with their items, tokens and cart (_DELETE_OWNERS): one
-    NOTIFY per batch. Their events stay (CartEvent holds no key to them)."""
-    carts_record_change(user_pks=user_pks, event=EXPIRED, data={"deleted": True})
-    statements = [
-        statement.format(owners=_OWNERS[connection.vendor])
-        for statement in _DELETE_OWNERS
-    ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(";".join(statements), {"owners": user_pks})
-        else:
-            for statement in statements:
-                cursor.execute(statement, {"owners": json.dumps(user_pks)})
+    """Guests go with their items, tokens and cart (_DELETE_OWNERS), each
+    cart's deletion recorded: one round trip, one NOTIFY per batch. Their
+    events stay (CartEvent holds no key to them)."""
+    carts_delete(
+        user_pks=user_pks,
+        event=EXPIRED,
+        data={"deleted": True},
+        statements=_DELETE_OWNERS,
+    )
     invalidate_auth_caches()
     return len(user_pks)
 
