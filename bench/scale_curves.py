@@ -262,6 +262,8 @@ def purge_curve(scale: Scale, service: Server, users: int) -> dict:
                 "rps": result["requests"] / (result["duration_us"] / 1e6),
                 "p50_ms": result["p50_us"] / 1000,
                 "p99_ms": result["p99_us"] / 1000,
+                "requests": result["requests"],
+                "tail_us": result["tail_us"],
                 "errors": result["status"] + result["timeout"] + result["connect"],
                 "refusals": refusals(service.log, log_offset),
             }

@@ -155,3 +155,27 @@ def test_stale_guests_are_all_guests_and_purge_carts_takes_exactly_them(
     assert "removed: 10 stale guests" in out.getvalue()
     assert loaded_shape(scale_data, "stale")["users"] == 0
     assert loaded_shape(scale_data)["carts"] == USERS
+
+
+def test_the_purge_p99_is_of_all_the_phase_requests_not_of_one_window(monkeypatch):
+    monkeypatch.syspath_prepend(str(settings.BASE_DIR / "bench"))
+    scale_report = importlib.import_module("scale_report")
+
+    def window(requests: int, slowest: float, slow_us: int, fast_us: int) -> dict:
+        """`slowest` per cent of `requests` take slow_us, the rest fast_us,
+        as wrk's tail (bench/wrk/common.lua) gives them."""
+        steps = [90 + step / 100 for step in range(1001)]
+        return {
+            "requests": requests,
+            "tail_us": [slow_us if p > 100 - slowest else fast_us for p in steps],
+        }
+
+    quiet = window(10_000, 0, 100_000, 10_000)
+    # 1.5% of one window's requests: its own p99 is 100 ms, but they are
+    # 0.75% of the two windows', whose 99th percentile is 20 ms.
+    stalled = window(10_000, 1.5, 100_000, 20_000)
+    assert scale_report.pooled_percentile_ms([quiet, stalled], 99) == 20.0
+    # 3% of one window: 1.5% of both, slower than their 99th percentile.
+    stalled = window(10_000, 3, 100_000, 20_000)
+    assert scale_report.pooled_percentile_ms([quiet, stalled], 99) == 100.0
+    assert scale_report.pooled_percentile_ms([quiet], 99) == 10.0

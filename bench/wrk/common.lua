@@ -64,12 +64,21 @@ function done(summary, latency, requests)
       largest = math.max(largest, quantity)
     end
   end
+  -- The slowest tenth, the percentiles from 90 to 100 in steps of 0.01:
+  -- several runs' tails pooled give the percentile of all their requests
+  -- (bench/scale_report.py, pooled_percentile_ms).
+  -- (wrk's percentile(100) is 0: the last is the largest.)
+  local tail = {}
+  for step = 0, 999 do
+    tail[#tail + 1] = string.format("%d", latency:percentile(90 + step / 100))
+  end
+  tail[#tail + 1] = string.format("%d", latency.max)
   io.write(string.format(
     'BENCH {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, '
       .. '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, '
       .. '"p99_us": %d, "max_us": %d, "hot_ok": %d, "hot_distinct": %d, '
-      .. '"hot_largest": %d, "checkouts": %d}\n',
+      .. '"hot_largest": %d, "checkouts": %d, "tail_us": [%s]}\n',
     summary.requests, summary.duration, e.connect, e.read, e.write, e.status,
     e.timeout, latency:percentile(50), latency:percentile(99), latency.max,
-    ok, distinct, largest, checkouts))
+    ok, distinct, largest, checkouts, table.concat(tail, ", ")))
 end
