@@ -53,12 +53,12 @@ def source_tree(revision: str):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def create_database(connection, url: str) -> str:
-    """A new database beside `url`'s in the same cluster; its URL."""
+def create_database(connection, url: str, name: str = DATABASE) -> str:
+    """A new database `name` beside `url`'s in the same cluster; its URL."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cursor.execute(f"CREATE DATABASE {DATABASE}")
-    return urlunsplit(urlsplit(url)._replace(path=f"/{DATABASE}"))
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 def connect(url: str):

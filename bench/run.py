@@ -175,12 +175,22 @@ def main() -> None:
         service = stack.enter_context(
             serve("service", service_command, gunicorn_bind, env, ready)
         )
+        # The floor writes to a database of its own: sharing the service's,
+        # its adds would leave the service's carts and tables in another
+        # state than a --baseline revision's, which has its own too.
+        floor_env = {
+            **env,
+            "DATABASE_URL": baseline.create_database(
+                connection, os.environ["DATABASE_URL"], "bench_floor"
+            ),
+        }
+        floor_connection = prepare_database(floor_env, products, token, ROOT)
         floor = stack.enter_context(
-            serve("floor", floor_command, gunicorn_bind, env, ready)
+            serve("floor", floor_command, gunicorn_bind, floor_env, ready)
         )
         every_server = [service, floor]
         # Each server's database, for the workloads' own preparations and checks.
-        databases = {"service": connection, "floor": connection}
+        databases = {"service": connection, "floor": floor_connection}
         before = None
         if args.baseline:
             tree = stack.enter_context(baseline.source_tree(args.baseline))
