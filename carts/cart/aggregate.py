@@ -121,14 +121,20 @@ def carts_delete(
     deletion as `event` with `data` (sql.record_deletion), then running
     `statements`, which delete them and whatever refers to them (their
     `{owners}`: the test of a column against the list of pks): in one round
-    trip on PostgreSQL. Citus is not supported yet (docs/scaling.md)."""
+    trip on PostgreSQL."""
     if not user_pks:
         return
+    dialect = _dialect()
     owners = sql.OWNERS_PARAM[connection.vendor]
     statements = [
-        sql.record_deletion(connection.vendor, owners),
+        sql.record_deletion(dialect, owners),
         *(statement.format(owners=owners) for statement in statements),
     ]
+    if dialect == "citus":
+        # Deletes on several shards, then of reference tables' rows (users,
+        # tokens): Citus allows that in one transaction only over one
+        # connection per worker, which sequential mode keeps to.
+        statements.insert(0, "SET LOCAL citus.multi_shard_modify_mode TO sequential")
     params = {"now": sql_now(), "event": event, "data": json.dumps(data)}
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -20,7 +20,15 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from ..auth.token_cache import invalidate_auth_caches
-from ..models import Cart, CartEvent, CartItem, Checkout, IdempotencyRecord
+from ..database.citus import citus_installed
+from ..models import (
+    Cart,
+    CartEvent,
+    CartItem,
+    Checkout,
+    IdempotencyRecord,
+    WebhookDelivery,
+)
 from .aggregate import carts_delete, carts_record_change
 from .checkout import expire_holds
 
@@ -230,7 +238,11 @@ def _delete_events(batch_size: int, dry_run: bool) -> int:
     deleted = 0
     while batch := list(old_events().values_list("pk", flat=True)[:batch_size]):
         deleted += len(batch)
-        CartEvent.objects.filter(pk__in=batch).delete()
+        with transaction.atomic():
+            # Their deliveries first: on Citus no foreign key cascades from a
+            # coordinator's table to a distributed one (docs/scaling.md).
+            WebhookDelivery.objects.filter(event_id__in=batch).delete()
+            CartEvent.objects.filter(pk__in=batch).delete()
     return deleted
 
 
@@ -243,17 +255,49 @@ def _locked_batches(
     LOCKED), so it cannot use the aggregate's waiting lock; it locks in the
     order of their last change, and never waits for a lock, so it cannot
     close a circle of waits."""
+    skipped: set[int] = set()
     while True:
         with transaction.atomic():
-            batch = list(
-                carts.select_for_update(skip_locked=True, of=("self",))
-                .order_by("updated_at")
-                .values_list("user_id", flat=True)[:batch_size]
-            )
+            if citus_installed(connection):
+                batch = _lock_shard_by_shard(carts, batch_size, skipped)
+            else:
+                batch = list(
+                    carts.select_for_update(skip_locked=True, of=("self",))
+                    .order_by("updated_at")
+                    .values_list("user_id", flat=True)[:batch_size]
+                )
             if not batch:
                 return
             yield batch
         time.sleep(pause)
+
+
+def _lock_shard_by_shard(
+    carts: QuerySet[Cart], batch_size: int, skipped: set[int]
+) -> list[int]:
+    """_locked_batches on Citus, which refuses a multi-shard SELECT ... FOR
+    UPDATE: the batch's candidates read without a lock, then each locked by
+    a statement of its own on its shard (SKIP LOCKED, its rule checked again
+    under the lock). A cart skipped (being written) stays skipped for the
+    rest of this purge, as SKIP LOCKED passes it on PostgreSQL."""
+    while candidates := list(
+        carts.exclude(user_id__in=skipped)
+        .order_by("updated_at")
+        .values_list("user_id", flat=True)[:batch_size]
+    ):
+        locked = [
+            user_pk
+            for user_pk in candidates
+            if list(
+                carts.filter(user_id=user_pk)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("user_id", flat=True)
+            )
+        ]
+        skipped.update(set(candidates) - set(locked))
+        if locked:
+            return locked
+    return []
 
 
 def _delete_owners(user_pks: list[int]) -> int:
