@@ -93,9 +93,7 @@ def purge_figures(purge: dict) -> dict:
         phase: [w for w in purge["windows"] if w["phase"] == phase]
         for phase in ("before", "during", "after")
     }
-    p99s = {
-        phase: [w["p99_ms"] for w in windows] for phase, windows in phases.items()
-    }
+    p99s = {phase: [w["p99_ms"] for w in windows] for phase, windows in phases.items()}
     before = pooled_percentile_ms(phases["before"], 99)
     during = pooled_percentile_ms(phases["during"], 99)
     cpu = sum(purge["cpu"].values())
