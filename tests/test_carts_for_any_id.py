@@ -24,6 +24,10 @@ def test_staff_add_to_an_unknown_id_creates_the_shopper_and_its_cart(staff):
     assert not shopper.is_staff and not shopper.is_guest
     assert not shopper.has_usable_password()
     assert version("newuser123") == 1  # created at 0, the add made it 1
+    # Each created shopper's unusable password is its own (a random suffix).
+    staff.post("/cart/newuser456", {"product_id": LOAFERS}, format="json")
+    other = User.objects.get(username="newuser456")
+    assert not other.has_usable_password() and other.password != shopper.password
 
 
 def test_staff_set_on_an_unknown_id_creates_the_cart(staff):
