@@ -1,9 +1,10 @@
 """The operators' view of carts.
 
-Every changelist computes its numbers in its one page query (annotations,
-`list_select_related`), so a page costs the same number of queries whatever
-its size. Edits of cart lines go through CartItemForm: the API's rules as form
-errors; an edit of a cart held for checkout is refused with a message.
+Every changelist computes its numbers in its page query (annotations,
+`list_select_related`; on Citus one more query, FiguresOnEachPage), so a page
+costs the same number of queries whatever its size. Edits of cart lines go
+through CartItemForm: the API's rules as form errors; an edit of a cart held
+for checkout is refused with a message.
 """
 
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import connection
 from django.db.models import (
     Aggregate,
     Count,
@@ -36,6 +39,7 @@ from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
 from .cart.aggregate import cart_change
 from .cart.checkout import checkout_release
+from .database.citus import citus_installed
 from .domain.cart import Item, money
 from .domain.errors import CartInCheckout
 from .events.delivery import deliveries_redeliver
@@ -163,24 +167,32 @@ class MergedFilter(admin.SimpleListFilter):
         return queryset
 
 
-def cart_figures(owner: str) -> dict[str, Coalesce]:
-    """The annotations behind each list's cart columns; `owner` as for
+# The cart figures of a list's rows: name -> (aggregate over the rows' cart
+# lines, its value for a row without lines).
+CART_FIGURES: dict[str, tuple[Aggregate, Any]] = {
+    "cart_line_count": (Count("id"), 0),
+    "cart_total_quantity": (Sum("quantity"), 0),
+    "cart_subtotal_amount": (
+        Sum(F("quantity") * F("product__price"), output_field=MONEY),
+        Decimal("0.00"),
+    ),
+}
+PRODUCT_FIGURES: dict[str, tuple[Aggregate, Any]] = {"cart_count": (Count("id"), 0)}
+
+
+def figure_annotations(
+    owner: str, figures: dict[str, tuple[Aggregate, Any]]
+) -> dict[str, Coalesce]:
+    """`figures` as annotations of the page query; `owner` as for
     lines_figure."""
     return {
-        "cart_line_count": Coalesce(lines_figure(owner, Count("id")), 0),
-        "cart_total_quantity": Coalesce(lines_figure(owner, Sum("quantity")), 0),
-        "cart_subtotal_amount": Coalesce(
-            lines_figure(
-                owner, Sum(F("quantity") * F("product__price"), output_field=MONEY)
-            ),
-            Value(Decimal("0.00")),
-            output_field=MONEY,
-        ),
+        name: Coalesce(lines_figure(owner, aggregate), Value(empty))
+        for name, (aggregate, empty) in figures.items()
     }
 
 
 class CartFiguresMixin:
-    """Columns for the figures of cart_figures()."""
+    """Columns for CART_FIGURES."""
 
     @admin.display(description="cart lines", ordering="cart_line_count")
     def cart_lines(self, obj: Any) -> int:
@@ -196,8 +208,88 @@ class CartFiguresMixin:
         return money(obj.cart_subtotal_amount)
 
 
+class FiguresOnEachPage(admin.ModelAdmin[Any]):
+    """The list's and change page's figures (`figures`, over the lines of each
+    row's `figures_owner`) as annotations of the page query. On Citus the
+    rows are a reference table's (carts_user, carts_product), under which it
+    refuses correlated subqueries on the lines: there the page's rows get
+    them from one more query, and their columns do not sort
+    (docs/scaling.md, "The admin on Citus")."""
+
+    figures_owner: str
+    figures: dict[str, tuple[Aggregate, Any]]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset: QuerySet[Any] = super().get_queryset(request)
+        if not citus_installed(connection):
+            queryset = queryset.annotate(
+                **figure_annotations(self.figures_owner, self.figures)
+            )
+        return queryset
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        if citus_installed(connection):
+            return FiguresByPageChangeList
+        return super().get_changelist(request, **kwargs)
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: Any = None
+    ) -> Any:
+        row = super().get_object(request, object_id, from_field)
+        if row is not None and citus_installed(connection):
+            self.add_figures([row])
+        return row
+
+    def add_figures(self, rows: Any) -> None:
+        """The figures of `rows` (model instances) in one query."""
+        rows = list(rows)
+        owner = self.figures_owner
+        found = {
+            figures[owner]: figures
+            for figures in CartItem.objects.filter(
+                **{f"{owner}__in": [row.pk for row in rows]}
+            )
+            .order_by()
+            .values(owner)
+            .annotate(
+                **{
+                    name: aggregate
+                    for name, (aggregate, _empty) in self.figures.items()
+                }
+            )
+        }
+        for row in rows:
+            for name, (_aggregate, empty) in self.figures.items():
+                setattr(row, name, found.get(row.pk, {}).get(name, empty))
+
+
+class FiguresByPageChangeList(ChangeList):
+    """A list whose page's rows get their figures after the page query
+    (FiguresOnEachPage, on Citus)."""
+
+    model_admin: FiguresOnEachPage
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sortable_by = [
+            column
+            for column in self.sortable_by or ()
+            if self.get_ordering_field(column) is not None
+        ]
+
+    def get_ordering_field(self, field_name: Any) -> Any:
+        # Not a column of the page query: a sort by a figure is not offered,
+        # and ignored when asked for.
+        ordering_field = super().get_ordering_field(field_name)
+        return None if ordering_field in self.model_admin.figures else ordering_field
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.model_admin.add_figures(self.result_list)
+
+
 @admin.register(User)
-class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
+class UserAdmin(CartFiguresMixin, FiguresOnEachPage, BaseUserAdmin[User]):
     list_display = [
         "username",
         "is_staff",
@@ -246,17 +338,12 @@ class UserAdmin(CartFiguresMixin, BaseUserAdmin[User]):
         "add_line",
     ]
     inlines = [CartLineInline]
+    figures_owner = "user"
+    figures = CART_FIGURES
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        # The change page reads its cart figures from the same annotations.
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                merged_into_username=F("cart__merged_into__username"),
-                **cart_figures("user"),
-            )
-        )
+        users: QuerySet[User] = super().get_queryset(request)
+        return users.annotate(merged_into_username=F("cart__merged_into__username"))
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> list[Any]:
         return list(self.inlines) if obj else []
@@ -308,11 +395,8 @@ class CartItemAdmin(admin.ModelAdmin[CartItem]):
     def save_model(
         self, request: HttpRequest, obj: CartItem, form: Any, change: bool
     ) -> None:
-        # An item moved to another user changes both carts.
-        moved_from = form.initial.get("user")
-        carts = [obj.user_id, *([moved_from] if moved_from else [])]
         # CartItemForm refused a held cart's changes, its lock held since.
-        with cart_change(user_pks=carts, event=EDITED, data=_BY_ADMIN):
+        with cart_change(user_pks=[obj.user_id], event=EDITED, data=_BY_ADMIN):
             super().save_model(request, obj, form, change)
 
     def delete_model(self, request: HttpRequest, obj: CartItem) -> None:
@@ -368,7 +452,7 @@ class CartAdmin(CartFiguresMixin, admin.ModelAdmin[Cart]):
             .get_queryset(request)
             .annotate(
                 held_until=Subquery(live_hold.values("expires_at")[:1]),
-                **cart_figures("user"),
+                **figure_annotations("user", CART_FIGURES),
             )
         )
 
@@ -404,18 +488,13 @@ class CartAdmin(CartFiguresMixin, admin.ModelAdmin[Cart]):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin[Product]):
+class ProductAdmin(FiguresOnEachPage, admin.ModelAdmin[Product]):
     list_display = ["id", "name", "price", "active", "carts"]
     list_editable = ["price", "active"]
     list_filter = ["active"]
     search_fields = ["id", "name"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(cart_count=Coalesce(lines_figure("product", Count("id")), 0))
-        )
+    figures_owner = "product"
+    figures = PRODUCT_FIGURES
 
     @admin.display(description="in carts", ordering="cart_count")
     def carts(self, product: Any) -> int:  # annotated by get_queryset

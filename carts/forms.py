@@ -58,6 +58,10 @@ class CartItemForm(forms.ModelForm[CartItem]):
         self.fields["quantity"].widget.attrs.update(
             min=1, max=rules.limits().max_item_quantity
         )
+        if "user" in self.fields and not self.instance._state.adding:
+            # An item stays in the cart it was added to (CartItem.save). (A
+            # user page's lines have no such field: their owner is the page.)
+            self.fields["user"].disabled = True
 
     def clean_quantity(self) -> int:
         quantity: int = self.cleaned_data["quantity"]
@@ -79,16 +83,12 @@ class CartItemForm(forms.ModelForm[CartItem]):
             )
         user = cleaned_data.get("user")
         if user and self.has_changed():
-            moved_from = self.initial.get("user")
-            check_not_held([user.pk, *([moved_from] if moved_from else [])])
-        if user and (self.instance._state.adding or "user" in self.changed_data):
-            # Counted under the carts' lock, as the API's writes count: the
+            check_not_held([user.pk])
+        if user and self.instance._state.adding:
+            # Counted under the cart's lock, as the API's writes count: the
             # admin's page is one transaction, so the count holds until saved.
-            # An item moved between carts locks both, in the aggregate's order.
-            moved_from = self.initial.get("user")
-            carts = [user.pk, *([moved_from] if moved_from else [])]
-            carts_ensure(user_pks=carts)
-            carts_lock(user_pks=carts)
+            carts_ensure(user_pks=[user.pk])
+            carts_lock(user_pks=[user.pk])
             try:
                 rules.check_room_for_item(CartItem.objects.filter(user=user).count())
             except ItemLimitExceeded as error:

@@ -91,6 +91,15 @@ class CartItem(models.Model):
         # An item the admin's forms create is priced as the API's adds price it.
         if self.added_unit_price is None:
             self.added_unit_price = self.product.price
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # An item never changes cart (the admin shows its owner read-only):
+            # on Citus the owner is the row's shard key, which no UPDATE may
+            # set, even to the value it has.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "user"
+            ]
         super().save(*args, **kwargs)
 
 
