@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from ..database.citus import citus_installed
+from ..database.citus import bound_lock_waits, citus_installed
 from ..domain.errors import (
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
@@ -145,14 +145,8 @@ def _claim(caller_id: int, key: str, request_hash: str) -> bool:
     }
     with connection.cursor() as cursor:
         if citus_installed(connection):
-            # The claim waits on the worker holding the record, which the
-            # connection's own lock_timeout (a session SET) does not reach:
-            # Citus passes a SET LOCAL on to the transaction's workers.
-            cursor.execute(
-                "SET LOCAL citus.propagate_set_commands TO 'local';"
-                " SET LOCAL lock_timeout = %s",
-                [round(settings.DATABASE_LOCK_TIMEOUT * 1000)],
-            )
+            # The claim waits on the worker holding the record.
+            bound_lock_waits(cursor)
         try:
             cursor.execute(sql.IDEMPOTENCY_CLAIM, params)
         except OperationalError as error:

@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from ..database.citus import citus_installed
+from ..database.citus import bound_lock_waits, citus_installed
 from ..domain import rules
 from ..domain.errors import CartInCheckout
 from ..models import Cart, Checkout
@@ -68,8 +68,9 @@ def carts_lock(*, user_pks: Iterable[int]) -> dict[int, Cart]:
         # several workers, and may write a reference table (a merged guest's
         # user) after it: Citus allows that only over one connection per
         # worker, which sequential mode keeps to.
-        if len(user_pks) > 1:
-            with connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            bound_lock_waits(cursor)
+            if len(user_pks) > 1:
                 cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
         locked = [cart for pk in user_pks for cart in carts.filter(user_id=pk)]
     else:
@@ -232,6 +233,8 @@ def one_write(
             changed = row[0] is not None
             return Change(version, tuple(row) if changed else None, owner_pk, held)
         with transaction.atomic():
+            if dialect == "citus":
+                bound_lock_waits(cursor)  # the cart's lock is on its worker
             for statement in first:
                 cursor.execute(statement, params)
             if dialect == "citus":

@@ -5,6 +5,8 @@ Citus form (carts.cart.sql, carts.events.feed)."""
 
 from typing import Any
 
+from django.conf import settings
+
 INSTALLED_SQL = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
 
 
@@ -21,3 +23,22 @@ def citus_installed(connection: Any) -> bool:
             known = bool(cursor.fetchone()[0])
         connection._citus_installed = known
     return known
+
+
+# The connection's lock_timeout is a session SET (carts.database.postgresql),
+# which stays on the coordinator; Citus passes a SET LOCAL on to the workers
+# that the transaction reaches once citus.propagate_set_commands is 'local'.
+BOUND_LOCK_WAITS_SQL = (
+    "SET LOCAL citus.propagate_set_commands TO 'local';"
+    " SET LOCAL lock_timeout = %(lock_timeout_ms)s"
+)
+
+
+def bound_lock_waits(cursor: Any) -> None:
+    """On Citus, in a transaction: its waits for a lock on the workers (a
+    cart's row, an idempotency record) end after DATABASE_LOCK_TIMEOUT, as
+    its waits on the coordinator do."""
+    cursor.execute(
+        BOUND_LOCK_WAITS_SQL,
+        {"lock_timeout_ms": round(settings.DATABASE_LOCK_TIMEOUT * 1000)},
+    )
