@@ -316,6 +316,27 @@ def test_a_dead_endpoint_delays_no_other_endpoint(transactional_db, staff, tmp_p
         )
 
 
+def test_a_post_without_an_answer_holds_its_own_slot_only(
+    transactional_db, staff, tmp_path
+):
+    """The endpoint's first POST is never answered: while it waits for its
+    timeout, the endpoint's other slot delivers every other cart's events
+    (the hung cart's next ones wait for it: order per cart)."""
+    secret = new_webhook_secret()
+    with (
+        deliverer(tmp_path, CART_WEBHOOK_TIMEOUT="60s", CART_WEBHOOK_CONCURRENCY="2"),
+        Receiver(secret, hang_first=1) as receiver,
+    ):
+        WebhookEndpoint.objects.create(url=receiver.url, secret=secret)
+        ids = change_carts(staff, carts=5, per_cart=3)
+
+        receiver.wait_for(lambda r: len(r.received) == len(ids) - 2, timeout=20)
+        hung = receiver.received[0].event["user_id"]
+        assert {received.event["user_id"] for received in receiver.received[1:]} == {
+            f"shopper-{cart}" for cart in range(1, 6)
+        } - {hung}
+
+
 def test_once_delivers_what_is_due_and_exits(transactional_db, staff):
     _, receiver = endpoint_for()
     with receiver:

@@ -27,13 +27,15 @@ class Server(ThreadingHTTPServer):
 
 class Receiver:
     """`with Receiver(secret) as receiver:` serves on `receiver.url` until
-    the end; `answer`: the status it answers (None: never answers);
+    the end; `answer`: the status it answers (None: never answers), after
+    the first `hang_first` requests, which it never answers;
     `stop()` really closes its port (connections refused), `start()` opens
     it again; `hold()` keeps requests waiting until `release()`."""
 
-    def __init__(self, secret: str, *, answer: int | None = 200):
+    def __init__(self, secret: str, *, answer: int | None = 200, hang_first: int = 0):
         self.secret = secret
         self.answer = answer
+        self.hang_first = hang_first
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self.received: list[Received] = []
@@ -70,8 +72,9 @@ class Receiver:
                     receiver.received.append(
                         Received(self.headers["webhook-id"], event)
                     )
+                    hangs = len(receiver.received) <= receiver.hang_first
                 receiver.released.wait()
-                if receiver.answer is None:
+                if hangs or receiver.answer is None:
                     receiver.closing.wait(60)
                     return
                 self.respond(receiver.answer)

@@ -1,8 +1,9 @@
 """The delivery process (manage.py deliver_events): a thread per active
 endpoint, so that a slow or dead endpoint delays no other one; each fans
-out its endpoint's new events, claims the due deliveries (at most
-CART_WEBHOOK_CONCURRENCY, each the first pending one of its cart), POSTs
-them at once and records every attempt (carts.events.delivery). The main
+out its endpoint's new events, keeps up to CART_WEBHOOK_CONCURRENCY POSTs
+under way (each delivery claimed the first pending one of its cart, another
+claimed as soon as one ends) and records every attempt
+(carts.events.delivery). The main
 thread starts and ends the endpoints' threads and sets the gauge.
 
 Any number of these processes may run at once: the fan-out and the claims
@@ -11,7 +12,7 @@ take row locks with SKIP LOCKED."""
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import DatabaseError, connection
@@ -51,6 +52,10 @@ class EndpointWorker(threading.Thread):
         poll = settings.CART_WEBHOOK_POLL_INTERVAL
         endpoint: WebhookEndpoint | None = None
         looked_at = -poll
+        # POSTs under way, with what each delivers: a window of at most
+        # `concurrency`, filled again as each ends, so that a slow POST holds
+        # its own slot only.
+        in_flight: dict[Future[Outcome], Claimed] = {}
         with ThreadPoolExecutor(concurrency, thread_name_prefix=self.name) as posts:
             try:
                 while not self.stop.is_set():
@@ -63,46 +68,59 @@ class EndpointWorker(threading.Thread):
                                 pk=self.endpoint_id, active=True
                             ).first()
                             if endpoint is None:
-                                return
+                                break
                             deliveries_fan_out(endpoint_id=self.endpoint_id)
                             looked_at = time.monotonic()
-                        if not self.attempt(endpoint, posts, concurrency):
+                        self.send(
+                            endpoint, posts, in_flight, concurrency - len(in_flight)
+                        )
+                        if not in_flight:
                             if self.until_idle:
-                                return
+                                break
                             self.stop.wait(poll)
+                            continue
+                        ended, _ = wait(in_flight, poll, FIRST_COMPLETED)
+                        self.record({future: in_flight.pop(future) for future in ended})
                     except DatabaseError:
                         logger.exception("endpoint %s: database error", self.label)
                         connection.close()
                         if self.until_idle:
                             raise
                         self.stop.wait(poll)
+                # Stopping, or the endpoint gone: the POSTs under way end,
+                # and are recorded.
+                self.record(in_flight)
             finally:
                 connection.close()
 
-    def attempt(
-        self, endpoint: WebhookEndpoint, posts: ThreadPoolExecutor, concurrency: int
-    ) -> bool:
-        """One batch of attempts; whether there was one."""
-        claimed = deliveries_claim(endpoint_id=self.endpoint_id, limit=concurrency)
-
-        def post(item: Claimed) -> Outcome:
-            return webhook_post(
+    def send(
+        self,
+        endpoint: WebhookEndpoint,
+        posts: ThreadPoolExecutor,
+        in_flight: dict[Future[Outcome], Claimed],
+        free: int,
+    ) -> None:
+        """Claim up to `free` due deliveries and start their POSTs."""
+        if free <= 0:
+            return
+        for item in deliveries_claim(endpoint_id=self.endpoint_id, limit=free):
+            future = posts.submit(
+                webhook_post,
                 url=endpoint.url,
                 secret=endpoint.secret,
                 message_id=str(item.event.id),
                 payload=event_json(item.event),
                 timeout=settings.CART_WEBHOOK_TIMEOUT,
             )
+            in_flight[future] = item
 
-        outcomes = dict(
-            zip(
-                (item.delivery_id for item in claimed),
-                posts.map(post, claimed),
-                strict=True,
-            )
-        )
+    def record(self, ended: dict[Future[Outcome], Claimed]) -> None:
+        """Record the attempts of these POSTs, waiting for any still under way."""
+        if not ended:
+            return
+        outcomes = {item.delivery_id: future.result() for future, item in ended.items()}
         states = deliveries_record(outcomes=outcomes)
-        for item in claimed:
+        for item in ended.values():
             if outcomes[item.delivery_id].delivered:
                 metrics.DELIVERED.labels(self.label).inc()
             else:
@@ -112,7 +130,6 @@ class EndpointWorker(threading.Thread):
                 logger.warning(
                     "endpoint %s: event %s dead-lettered", self.label, item.event.id
                 )
-        return bool(claimed)
 
 
 def deliver(*, stop: threading.Event, until_idle: bool = False) -> None:
