@@ -1,5 +1,6 @@
 """gunicorn settings for production; each can be overridden from the environment."""
 
+import gc
 import multiprocessing
 import os
 import shutil
@@ -67,3 +68,10 @@ def on_starting(server) -> None:
 def on_exit(server) -> None:
     if _own_metrics_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    # The loaded application's objects (about 90,000) live as long as the
+    # worker: out of the collector's sight, its full collections scan only
+    # what requests left behind (gc.freeze; bench/README.md, "Issue 20").
+    gc.freeze()

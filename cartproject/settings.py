@@ -92,7 +92,7 @@ MIDDLEWARE = [
     "carts.api.observability.ObservabilityMiddleware",
     # Next: every answer below it, refusals (413, 429, 503) included, carries
     # the CORS headers a page on another origin needs to read it.
-    "corsheaders.middleware.CorsMiddleware",
+    "carts.api.middleware.CorsMiddlewareForBrowsers",
     # First: a body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused unread (413).
     "carts.api.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -87,6 +87,17 @@ def test_a_listed_origins_answers_expose_the_contracts_headers(alice, shop_allow
     }
 
 
+@pytest.mark.parametrize("origin", [None, SHOP])
+def test_every_answer_varies_by_origin_and_only_a_listed_origin_gets_cors_headers(
+    alice, shop_allowed, origin
+):
+    response = alice.get("/cart/alice", headers={"Origin": origin} if origin else {})
+
+    assert response.status_code == 200
+    assert "origin" in response.headers["Vary"].lower()
+    assert bool(cors_headers(response.headers)) == (origin is not None)
+
+
 def test_a_guest_is_created_from_a_listed_origin(client, db, shop_allowed):
     """POST /guests takes no credentials: the full stack, not the lean path."""
     response = client.post("/guests", headers={"Origin": SHOP})

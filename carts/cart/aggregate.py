@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from ..database.citus import bound_lock_waits, citus_installed
+from ..database.citus import bound_lock_waits, citus_installed, statement_dialect
 from ..domain import rules
 from ..domain.errors import CartInCheckout
 from ..models import Cart, Checkout
@@ -125,7 +125,7 @@ def carts_delete(
     trip on PostgreSQL."""
     if not user_pks:
         return
-    dialect = _dialect()
+    dialect = statement_dialect(connection)
     owners = sql.OWNERS_PARAM[connection.vendor]
     statements = [
         sql.record_deletion(dialect, owners),
@@ -145,13 +145,8 @@ def carts_delete(
                 cursor.execute(statement, params | {"owners": json.dumps(user_pks)})
 
 
-def _dialect() -> str:
-    """Whose statements the connection runs: its vendor's, or Citus's."""
-    return "citus" if citus_installed(connection) else connection.vendor
-
-
 def _run_record_change(owners: str, params: dict[str, Any]) -> None:
-    statements = sql.record_change(_dialect(), owners)
+    statements = sql.record_change(statement_dialect(connection), owners)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(";".join(statements), params)  # one round trip
@@ -222,7 +217,7 @@ def one_write(
     PostgreSQL)."""
     params |= {"now": sql_now(), **rules.limits().sql_params(), **(creating or {})}
     first = sql.OWNER_ENSURE if creating is not None else []
-    dialect = _dialect()
+    dialect = statement_dialect(connection)
     with connection.cursor() as cursor:
         if dialect == "postgresql":
             cursor.execute(

@@ -10,19 +10,28 @@ from django.conf import settings
 INSTALLED_SQL = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
 
 
-def citus_installed(connection: Any) -> bool:
-    """True on a PostgreSQL database with the citus extension; False on plain
-    PostgreSQL and SQLite. Asked once per connection (an extension is not
-    created under a running service)."""
-    if connection.vendor != "postgresql":
-        return False
-    known: bool | None = getattr(connection, "_citus_installed", None)
+def statement_dialect(connection: Any) -> str:
+    """Whose form of the statements the connection runs: "citus" on a
+    PostgreSQL database with the citus extension, else its vendor's
+    ("postgresql", "sqlite"). Asked once per connection (an extension is not
+    created under a running service), then one attribute: the writes ask on
+    every request."""
+    known: str | None = getattr(connection, "_statement_dialect", None)
     if known is None:
-        with connection.cursor() as cursor:
-            cursor.execute(INSTALLED_SQL)
-            known = bool(cursor.fetchone()[0])
-        connection._citus_installed = known
+        known = connection.vendor
+        if known == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(INSTALLED_SQL)
+                if cursor.fetchone()[0]:
+                    known = "citus"
+        connection._statement_dialect = known
     return known
+
+
+def citus_installed(connection: Any) -> bool:
+    """True on a Citus cluster's coordinator; False on plain PostgreSQL and
+    SQLite."""
+    return statement_dialect(connection) == "citus"
 
 
 # The connection's lock_timeout is a session SET (carts.database.postgresql),
