@@ -72,6 +72,12 @@ soak: $(INSTALLED)
 bench: $(INSTALLED)
 	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)
 
+## bench-instructions: instructions per add and get (callgrind), against
+## BENCH_ARGS="--baseline REV"; needs valgrind. Prints a table.
+.PHONY: bench-instructions
+bench-instructions: $(INSTALLED)
+	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/instructions.py $(BENCH_ARGS)
+
 ## bench-scale: how the cost grows (10k to 1M carts, 1 to 100 lines, stored
 ## keys, gRPC new ids, a purge under load); writes bench/SCALE.md and its plots.
 # About 20 minutes; always on a throwaway cluster: it loads a million carts.
