@@ -73,5 +73,5 @@ def on_exit(server) -> None:
 def post_worker_init(worker) -> None:
     # The loaded application's objects (about 90,000) live as long as the
     # worker: out of the collector's sight, its full collections scan only
-    # what requests left behind (gc.freeze; bench/README.md, "Issue 20").
+    # what requests left behind (bench/README.md, "Counting instructions").
     gc.freeze()

@@ -1,7 +1,8 @@
 """Instructions per request, the service against an earlier revision: the
 measure a shared machine does not move. make bench's CPU seconds and
 throughput differ by up to a tenth between two runs of the same code here
-(bench/README.md, "Issue 20"); an instruction count differs by about 1%.
+(bench/README.md, "Against an earlier revision"); an instruction count by
+about 1%.
 
     make bench-instructions BENCH_ARGS="--baseline 6573dc3"
 
