@@ -131,13 +131,14 @@ def carts_delete(
         sql.record_deletion(dialect, owners),
         *(statement.format(owners=owners) for statement in statements),
     ]
-    if dialect == "citus":
-        # Deletes on several shards, then of reference tables' rows (users,
-        # tokens): Citus allows that in one transaction only over one
-        # connection per worker, which sequential mode keeps to.
-        statements.insert(0, "SET LOCAL citus.multi_shard_modify_mode TO sequential")
     params = {"now": sql_now(), "event": event, "data": json.dumps(data)}
     with connection.cursor() as cursor:
+        if dialect == "citus":
+            # Deletes on several shards, then of reference tables' rows
+            # (users, tokens): Citus allows that in one transaction only over
+            # one connection per worker, which sequential mode keeps to. A
+            # statement of its own (bound_lock_waits says why).
+            cursor.execute("SET LOCAL citus.multi_shard_modify_mode TO sequential")
         if connection.vendor == "postgresql":
             cursor.execute(";".join(statements), params | {"owners": user_pks})
         else:

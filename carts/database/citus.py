@@ -46,7 +46,10 @@ BOUND_LOCK_WAITS_SQL = (
 def bound_lock_waits(cursor: Any) -> None:
     """On Citus, in a transaction: its waits for a lock on the workers (a
     cart's row, an idempotency record) end after DATABASE_LOCK_TIMEOUT, as
-    its waits on the coordinator do."""
+    its waits on the coordinator do. For the rest of the transaction a SET
+    LOCAL must be a statement of its own: Citus passes it on to the workers
+    as the query string it came in, which would run every other statement
+    of the string there too."""
     cursor.execute(
         BOUND_LOCK_WAITS_SQL,
         {"lock_timeout_ms": round(settings.DATABASE_LOCK_TIMEOUT * 1000)},
