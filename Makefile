@@ -73,9 +73,12 @@ bench: $(INSTALLED)
 	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 ## bench-instructions: instructions per add and get (callgrind), against
-## BENCH_ARGS="--baseline REV"; needs valgrind. Prints a table.
+## BENCH_ARGS="--baseline REV"; installs Debian's valgrind when missing (as
+## root, as the test stages install their packages). Prints a table.
 .PHONY: bench-instructions
 bench-instructions: $(INSTALLED)
+	command -v valgrind >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind; }
 	env -u DATABASE_URL scripts/with-postgres $(BIN)/python bench/instructions.py $(BENCH_ARGS)
 
 ## bench-scale: how the cost grows (10k to 1M carts, 1 to 100 lines, stored
