@@ -69,7 +69,10 @@ def _line(product_id, name, quantity, price, added_price, available=True) -> dic
         "quantity": quantity,
         "unit_price": str(price),
         "line_total": str(price * quantity),
-        "added_unit_price": str(added_price.quantize(CENT)),
+        # CART_SQL leaves the price as added out where it is the current one.
+        "added_unit_price": str(
+            price if added_price is None else added_price.quantize(CENT)
+        ),
         "available": available,
     }
 
@@ -143,7 +146,6 @@ def _answer_add(cursor, params):
     if user_pk is None:  # the service's creating write (carts.cart.owners)
         statements[:0] = sql.OWNER_ENSURE
         params = params | {
-            "may_create": True,
             "password": "!" + secrets.token_urlsafe(30),
             "is_guest": False,
             "generation": 1 + secrets.randbelow(2**31 - 1),
@@ -171,7 +173,7 @@ def _get(username: str, known: str | None):
             etag = _etag(username, row[0] if row else 0)
             if known == etag:
                 return "304 Not Modified", None, etag
-        cursor.execute(sql.CART_SQL, params | {"now": datetime.now(UTC)})
+        cursor.execute(sql.CART_SQL, params)
         rows = cursor.fetchall()
     if not rows:
         return "404 Not Found", {"error": "user_not_found"}, None

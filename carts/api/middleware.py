@@ -62,5 +62,8 @@ class CorsMiddlewareForBrowsers(CorsMiddleware):
             return super().__call__(request)  # type: ignore[return-value]
         response = self.get_response(request)
         assert isinstance(response, HttpResponseBase)  # WSGI: never awaitable
-        patch_vary_headers(response, ("origin",))
+        if response.has_header("Vary"):
+            patch_vary_headers(response, ("origin",))
+        else:  # what patch_vary_headers would set, without parsing none
+            response.headers["Vary"] = "origin"
         return response

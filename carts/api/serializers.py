@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from ..cart.checkout import CheckoutSnapshot
-from ..domain.cart import CENT, CartContents, Hold, Item, rfc3339
+from ..domain.cart import CartContents, Hold, Item, rfc3339
 from ..domain.rules import PRODUCT_ID_MAX_LENGTH, USERNAME_MAX_LENGTH
 from ..events import feed
 from ..events.feed import EventPage
@@ -144,8 +144,10 @@ def _shared(serializer_class: type[OutputSerializer]) -> OutputSerializer:
 
 
 def _decimal_string(value: Decimal) -> str:
-    """DecimalField(decimal_places=2)'s string for an amount in cents."""
-    return f"{value.quantize(CENT):f}"
+    """DecimalField(decimal_places=2)'s string for an amount in cents: the
+    value rounded half to even to two places, as its quantize() would, in
+    one step."""
+    return f"{value:.2f}"
 
 
 # The OpenAPI component keeps its published name (v1 called an item a line).
@@ -164,13 +166,16 @@ class CartItemOutput(OutputSerializer):
         # The fields' output, without walking them: what every add, set and
         # read renders. tests/test_output_rendering.py holds it equal to
         # to_representation.
+        unit_price = _decimal_string(instance.unit_price)
         return {
             "product_id": instance.product_id,
             "name": instance.name,
             "quantity": instance.quantity,
-            "unit_price": _decimal_string(instance.unit_price),
+            "unit_price": unit_price,
             "line_total": _decimal_string(instance.line_total),
-            "added_unit_price": _decimal_string(instance.added_unit_price),
+            "added_unit_price": unit_price
+            if instance.added_unit_price == instance.unit_price
+            else _decimal_string(instance.added_unit_price),
             "available": instance.available,
         }
 

@@ -78,13 +78,13 @@ def owner_creation(
     *, user_id: str, new_owner: NewOwner | None, may_create: bool
 ) -> dict[str, Any] | None:
     """The parameters of sql.OWNER_ENSURE for a write that creates the user
-    `user_id` as `new_owner` when missing (`may_create`: If-Match accepts an
-    empty cart); None when nothing may be created: no new owner, or an id
-    no user may have (the write's slow path then says why)."""
-    if new_owner is None or not _may_be_created(user_id):
+    `user_id` as `new_owner` when missing; None when nothing may be created:
+    no new owner, an If-Match that does not accept an empty cart
+    (`may_create` false), or an id no user may have (the write's slow path
+    then says why)."""
+    if new_owner is None or not may_create or not _may_be_created(user_id):
         return None
     return {
-        "may_create": may_create,
         "password": _unusable_password(),
         "is_guest": new_owner is NewOwner.GUEST,
         "generation": new_generation(),

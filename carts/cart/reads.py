@@ -7,13 +7,13 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ..domain.cart import CartContents, Hold, Item, money
 from ..domain.errors import UserNotFound
 from ..models import Product
 from . import sql
-from .aggregate import sql_now
 from .owners import owner_pk_forget, owner_pk_known, owner_pk_met
 
 
@@ -22,7 +22,7 @@ def cart_get(*, user_id: str) -> CartContents:
     one query (user LEFT JOIN cart, items and hold). An unknown user's cart
     is empty (version 0), or UserNotFound when carts do not exist for any id
     (CART_AUTO_CREATE_USERS off)."""
-    rows = _read(sql.CART_SQL, user_id, now=sql_now())
+    rows = _read(sql.CART_SQL, user_id)
     if not rows:
         if not settings.CART_AUTO_CREATE_USERS:
             raise UserNotFound(user_id=user_id)
@@ -32,24 +32,36 @@ def cart_get(*, user_id: str) -> CartContents:
     return CartContents(
         user_id,
         [
-            Item(product_id, name, quantity, money(price), money(added), available)
+            # No price as added: the current one (sql.CART_SQL).
+            Item(
+                product_id,
+                name,
+                quantity,
+                unit := money(price),
+                unit if added is None else money(added),
+                available,
+            )
             for product_id, name, quantity, price, added, available, *_ in rows
             if product_id is not None
         ],
         version=version,
-        hold=None if hold_id is None else _hold(hold_id, hold_expires_at),
+        hold=None if hold_id is None else _live_hold(hold_id, hold_expires_at),
     )
 
 
-def _hold(checkout_id: object, expires_at: object) -> Hold:
-    """A hold as the row gives it: PostgreSQL's uuid and timestamptz, or
-    SQLite's text."""
+def _live_hold(checkout_id: str, expires_at: object) -> Hold | None:
+    """The cart's held checkout as the row gives it (PostgreSQL's
+    timestamptz, or SQLite's text), unless it has expired: a hold past its
+    expiry counts as released (carts.cart.checkout), by the same clock the
+    writes compare it with (carts.cart.aggregate.sql_now)."""
     if isinstance(expires_at, str):
         parsed = parse_datetime(expires_at)
         assert parsed is not None  # as Django stored it
         expires_at = parsed.replace(tzinfo=parsed.tzinfo or UTC)
     assert isinstance(expires_at, datetime)
-    return Hold(UUID(str(checkout_id)), expires_at)
+    if expires_at <= timezone.now():
+        return None
+    return Hold(UUID(checkout_id), expires_at)
 
 
 def cart_version(*, user_id: str) -> int:
