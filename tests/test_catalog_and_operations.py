@@ -34,6 +34,21 @@ def test_product_detail(catalog):
     }
 
 
+def test_answers_are_compact_utf8_json_with_no_character_escaped(db):
+    # docs/API.md, "Conventions": U+2028 and U+2029 too, as orjson writes them.
+    Product.objects.create(id="P1", name="Café\u2028Crème\u2029", price="1.50")
+
+    response = APIClient().get("/products/P1")
+
+    assert response["Content-Type"] == "application/json"
+    assert (
+        response.content
+        == (
+            '{"id":"P1","name":"Café\u2028Crème\u2029","price":"1.50","currency":"USD"}'
+        ).encode()
+    )
+
+
 def test_unknown_or_inactive_product_detail_is_404(catalog):
     Product.objects.filter(pk="6E92ZMYYFZ").update(active=False)
 
