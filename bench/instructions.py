@@ -1,8 +1,8 @@
 """Instructions per request, the service against an earlier revision: the
 measure a shared machine does not move. make bench's CPU seconds and
 throughput differ by up to a tenth between two runs of the same code here
-(bench/README.md, "Against an earlier revision"); an instruction count by
-about 1%.
+(bench/README.md, "Against an earlier revision"); an instruction count not
+at all.
 
     make bench-instructions BENCH_ARGS="--baseline 6573dc3"
 
@@ -14,7 +14,9 @@ as make bench seeds (bench/workloads.py). The process runs twice under
 valgrind's callgrind, with no measured request and with N, after the same
 warmup; the difference over N is one request's instructions in the process:
 Python, psycopg2, libpq, not PostgreSQL's (its work is make bench's database
-CPU). Two streams of users, each drawn by the same seed on both sides:
+CPU). Every run has the same hash seed (PYTHONHASHSEED=0), so two counts of
+the same code are equal. Two streams of users, each drawn by the same seed on
+both sides:
 
 - `new`: any of the 10,000 seeded users, mostly met for the first time by
   the process, as in make bench (whose workers meet each id once);
@@ -127,7 +129,10 @@ def callgrind_total(
                 str(project),
                 *drive_args,
             ],
-            env=env,
+            # One hash seed for every run: with a random one, the layout of
+            # dicts and sets moved a count by up to 1.5% between two runs of
+            # the same code.
+            env={**env, "PYTHONHASHSEED": "0"},
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
