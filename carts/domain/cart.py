@@ -82,13 +82,11 @@ class CartContents:
 
     @property
     def total_quantity(self) -> int:
-        return sum(item.quantity for item in self.items if item.available)
+        return sum(item.quantity for item in self.available_items)
 
     @property
     def subtotal(self) -> Decimal:
-        return sum(
-            (item.line_total for item in self.items if item.available), Decimal("0.00")
-        )
+        return sum((item.line_total for item in self.available_items), Decimal("0.00"))
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
