@@ -24,6 +24,9 @@ from .stack import (
 pytestmark = pytest.mark.stack
 
 CLIENTS = 300
+# What a revocation may take to reach a listening connection with the token
+# cache on: the database server's delivery of the notification.
+DELIVERY = 0.1
 
 
 class ServerConnections:
@@ -220,11 +223,25 @@ def test_a_revoked_token_is_refused_on_every_replica(extra_replicas, replicas, c
         # The path this case is about: no cache, or hits in the cache.
         assert metric(replica, lookups, result=cache) > before[replica]
     revoke(token)
-    after = [
-        call(replica, "GET", path, token=token).status
-        for replica in replicas
-        for _ in range(24)
-    ]
+    committed = time.monotonic()
+    # Without a cache the first request after the commit is refused; with one,
+    # the contract allows the notification's delivery to each connection
+    # (docs/API.md), as tests/test_auth_cache.py does on the host. Every
+    # request sent after that is refused: 24 a replica.
+    allowed = 0 if cache == "off" else DELIVERY
+    after, accepted_within = [], 0
+    for replica in replicas:
+        sent = 0
+        while sent < 24:
+            late = time.monotonic() - committed >= allowed
+            status = call(replica, "GET", path, token=token).status
+            if late:
+                after.append(status)
+                sent += 1
+            else:
+                accepted_within += status == 200
+    if cache != "off":
+        record(f"revocation, cache on: {accepted_within} accepted within {allowed}s")
 
     assert after == [401] * len(after)
 
