@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from carts.auth.token_cache import auth_cache
+from carts.database import thread_connection
 from devtools.liveservice import Gunicorn
 
 from .conftest import database_url_for_tests
@@ -65,7 +66,7 @@ def test_the_cache_can_be_switched_off(alice, settings):
     try:
         assert request_cart(alice) == 200
 
-        assert auth_cache(connection) is None
+        assert auth_cache(thread_connection()) is None
         with CaptureQueriesContext(connection) as queries:
             assert request_cart(alice) == 200
         assert len(queries) == 2  # the token lookup and the cart's statement
@@ -105,12 +106,12 @@ def test_changes_in_this_process_empty_the_cache_before_they_commit(alice, staff
 def test_nothing_is_cached_inside_a_transaction(alice):
     assert request_cart(alice) == 200
     with transaction.atomic():
-        assert auth_cache(connection) is None
+        assert auth_cache(thread_connection()) is None
 
 
 def test_without_the_triggers_nothing_is_cached(alice):
     assert request_cart(alice) == 200
-    assert auth_cache(connection) is not None
+    assert auth_cache(thread_connection()) is not None
 
     # Migrations 0008 and 0002 backwards: the triggers go, and their last
     # notice tells every listener (other migrations depend on them, so run
@@ -120,17 +121,17 @@ def test_without_the_triggers_nothing_is_cached(alice):
         cursor.execute(auth_change_notifications.BACKWARD)
     try:
         # The migration told every listener, this connection included.
-        assert auth_cache(connection) is None
+        assert auth_cache(thread_connection()) is None
         connection.close()
         assert request_cart(alice) == 200
-        assert auth_cache(connection) is None  # a new connection checks
+        assert auth_cache(thread_connection()) is None  # a new connection checks
     finally:
         with connection.cursor() as cursor:
             cursor.execute(auth_change_notifications.FORWARD)
             cursor.execute(permission_change_notifications.FORWARD)
     connection.close()
     assert request_cart(alice) == 200
-    assert auth_cache(connection) is not None
+    assert auth_cache(thread_connection()) is not None
 
 
 # The real service in another process, with one connection (1 worker, 1

@@ -4,7 +4,6 @@ where the database announces every change (carts.auth.token_cache)."""
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 
 from ..cart.owners import owner_pk_met
+from ..database import thread_connection
 from ..models import User
 from .powers import MAY_ACT_ON_ANY_CART_SQL, remember
 from .token_cache import auth_cache, invalidate_auth_caches
@@ -58,6 +58,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
         return super().authenticate(_AuthorizationHeader(request))  # type: ignore[arg-type]
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
+        connection = thread_connection()
         cache = auth_cache(connection)
         row = cache.get(key) if cache is not None else None
         TOKEN_CACHE_LOOKUPS.labels(

@@ -11,7 +11,7 @@ the notification's delivery (bench/README.md, "Revocation").
 The cache is a listener of carts.database.notifications, registered when
 the app is ready (carts.apps): the backend tells it of every new connection
 and hands it the channel's notifications; carts.auth.authentication reads
-through `auth_cache(connection)`.
+through `auth_cache(thread_connection())`.
 """
 
 import ipaddress
@@ -24,7 +24,6 @@ from weakref import WeakKeyDictionary
 
 import psycopg2
 from django.conf import settings
-from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from ..database import notifications
@@ -155,14 +154,15 @@ class TokenCacheListener:
 
 
 def auth_cache(wrapper: BaseDatabaseWrapper) -> LRUCache | None:
-    """The connection's cache, emptied of anything a notification received so
-    far may have changed; None when it cannot be trusted: no triggers, a
-    connection in doubt, inside a transaction (notifications wait for its
-    end), or a database other than PostgreSQL. Connects first, as a query
-    would, so that what the caller reads next may go into the cache."""
+    """The cache of `wrapper`, this thread's connection (carts.database.
+    thread_connection(); django.db's proxy has none), emptied of anything a
+    notification received so far may have changed; None when it cannot be
+    trusted: no triggers, a connection in doubt, inside a transaction
+    (notifications wait for its end), or a database other than PostgreSQL.
+    Connects first, as a query would, so that what the caller reads next may
+    go into the cache."""
     if wrapper.vendor != "postgresql" or wrapper.in_atomic_block:
         return None
-    wrapper = connections[wrapper.alias]  # this thread's, not django.db's proxy
     wrapper.close_if_health_check_failed()
     wrapper.ensure_connection()
     if _caches.get(wrapper) is None or not notifications.drain(wrapper):

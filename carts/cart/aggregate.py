@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from ..database import thread_connection
 from ..database.citus import bound_lock_waits, citus_installed, statement_dialect
 from ..domain import rules
 from ..domain.errors import CartInCheckout
@@ -216,10 +217,15 @@ def one_write(
     `creating`: the parameters of sql.OWNER_ENSURE, which then creates the
     user and its cart row first where missing, in the same round trip (on
     PostgreSQL)."""
-    params |= {"now": sql_now(), **rules.limits().sql_params(), **(creating or {})}
+    wrapper = thread_connection()
+    params |= {
+        "now": sql_now(wrapper),
+        **rules.limits().sql_params(),
+        **(creating or {}),
+    }
     first = sql.OWNER_ENSURE if creating is not None else []
-    dialect = statement_dialect(connection)
-    with connection.cursor() as cursor:
+    dialect = statement_dialect(wrapper)
+    with wrapper.cursor() as cursor:
         if dialect == "postgresql":
             cursor.execute(
                 ";".join([*first, write.postgresql_sql]),
@@ -288,7 +294,7 @@ def _citus_item_write(
     return [(user_pk, quantity, created, name, price, added_unit_price)]
 
 
-def sql_now() -> Any:
+def sql_now(wrapper: Any = connection) -> Any:
     """The service's clock as the statements take it (%(now)s): last
     changes and every hold's expiry compare against it."""
-    return connection.ops.adapt_datetimefield_value(timezone.now())
+    return wrapper.ops.adapt_datetimefield_value(timezone.now())

@@ -1,6 +1,7 @@
 """The cart's rules, stated once: every writer (REST, gRPC, admin, commands)
 checks them here, or runs SQL whose limits come from here (`limits()`)."""
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
@@ -8,7 +9,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.core.exceptions import ValidationError
 
 from .errors import (
     IdTooLong,
@@ -22,7 +22,10 @@ from .limits import Limits
 
 USERNAME_MAX_LENGTH = 150  # User.username's
 PRODUCT_ID_MAX_LENGTH = 64  # Product.id's
-_username_validator = UnicodeUsernameValidator()
+# Django's rule for a username (UnicodeUsernameValidator's pattern), compiled
+# here: the validator's own regex is compiled lazily behind a proxy that costs
+# about 2 µs a use, on every first write to a new id.
+_USERNAME = re.compile(UnicodeUsernameValidator.regex, UnicodeUsernameValidator.flags)
 
 
 def limits() -> Limits:
@@ -60,11 +63,10 @@ def check_user_id(user_id: str) -> None:
     NFKC form (as Django normalises usernames), so that no id is created
     beside one that looks the same ("\ufb00" beside "ff")."""
     check_user_id_storable(user_id)
-    try:
-        _username_validator(user_id)
-    except ValidationError:
-        raise InvalidUserId(user_id=user_id) from None
-    if unicodedata.normalize("NFKC", user_id) != user_id:
+    if (
+        not _USERNAME.search(user_id)
+        or unicodedata.normalize("NFKC", user_id) != user_id
+    ):
         raise InvalidUserId(user_id=user_id)
 
 
